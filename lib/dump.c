@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Dump: freeze the tree top-down with PTRACE_SEIZE/INTERRUPT, collect every
+ * process's state into a model, write the image in one pass, then either
+ * kill the tree (only once the image is complete and synced) or let it go
+ * on exactly as before.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "dump.h"
+
+int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields)
+{
+	char path[64], *buf = NULL, *p;
+	int r, i;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	r = read_text(path, &buf, NULL);
+	if (r < 0)
+		return r;
+	/* comm may hold spaces and parentheses: fields start after the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2]) {
+		free(buf);
+		return -EINVAL;
+	}
+	p += 2;
+	*state = *p;
+	memset(fields, 0, sizeof(*fields) * (size_t)nfields);
+	for (i = 3; i < nfields && *p; i++) {
+		if (i > 3)
+			fields[i] = strtoll(p, NULL, 10);
+		p = strchr(p, ' ');
+		if (!p)
+			break;
+		p++;
+	}
+	free(buf);
+	return 0;
+}
+
+static struct dproc *find_dproc(struct dump *d, pid_t pid)
+{
+	for (size_t i = 0; i < d->nr_procs; i++)
+		if (d->procs[i].pid == pid)
+			return &d->procs[i];
+	return NULL;
+}
+
+static bool has_tid(const struct dproc *dp, pid_t tid)
+{
+	for (size_t i = 0; i < dp->nr_tids; i++)
+		if (dp->tids[i] == tid)
+			return true;
+	return false;
+}
+
+/*
+ * Seizes every thread of dp, rereading the task list until no new thread
+ * appears: a running thread may create another until it is stopped.
+ */
+static int seize_threads(struct dump *d, struct dproc *dp)
+{
+	char path[64];
+	bool grew = true;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", dp->pid);
+	while (grew) {
+		_cleanup_(closedirp) DIR *dir = opendir(path);
+		struct dirent *de;
+
+		grew = false;
+		if (!dir)
+			return fail(d->ctx, -errno, "pid %d: %s: %s", dp->pid, path, strerror(errno));
+		while ((de = readdir(dir))) {
+			pid_t tid = atoi(de->d_name);
+			enum seize_state st;
+			int r;
+
+			if (tid <= 0 || has_tid(dp, tid))
+				continue;
+			if (fail_point(d->ctx, "seize"))
+				return fail(d->ctx, -EIO, "tid %d: seize: injected failure", tid);
+			r = thread_seize(d->ctx, tid, &st);
+			if (r == -ESRCH)
+				continue; /* exited meanwhile */
+			if (r < 0)
+				return r;
+			*(pid_t *)array_push(&dp->tids, &dp->nr_tids, &dp->cap_tids, sizeof(pid_t)) = tid;
+			if (tid == dp->pid)
+				dp->state = st;
+			grew = true;
+		}
+	}
+	if (!has_tid(dp, dp->pid))
+		return fail(d->ctx, -ESRCH, "pid %d: exited during dump", dp->pid);
+	/* Keep the main thread first. */
+	for (size_t i = 1; i < dp->nr_tids; i++)
+		if (dp->tids[i] == dp->pid) {
+			dp->tids[i] = dp->tids[0];
+			dp->tids[0] = dp->pid;
+		}
+	dp->seized_all = true;
+	return 0;
+}
+
+static int read_children(struct dump *d, pid_t pid, pid_t **kids, size_t *nr)
+{
+	size_t cap = 0;
+	char path[96];
+
+	*kids = NULL;
+	*nr = 0;
+	struct dproc *dp = find_dproc(d, pid);
+
+	for (size_t t = 0; t < dp->nr_tids; t++) {
+		_cleanup_free_ char *text = NULL;
+		char *p, *end;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, dp->tids[t]);
+		if (read_text(path, &text, NULL) < 0)
+			continue;
+		for (p = text;; p = end) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			*(pid_t *)array_push(kids, nr, &cap, sizeof(pid_t)) = (pid_t)v;
+		}
+	}
+	return 0;
+}
+
+static struct dproc *add_proc(struct dump *d, pid_t pid)
+{
+	struct dproc *dp = array_push(&d->procs, &d->nr_procs, &d->cap_procs, sizeof(*dp));
+
+	dp->pid = pid;
+	dp->memfd = -1;
+	return dp;
+}
+
+/* Top-down: once a parent is stopped its list of children cannot change. */
+static int freeze_tree(struct dump *d)
+{
+	for (size_t i = 0; i < d->nr_procs; i++) {
+		pid_t pid = d->procs[i].pid, *kids;
+		long long f[53];
+		char state;
+		size_t nr;
+		int r;
+
+		r = parse_stat(pid, 0, &state, f, 53);
+		if (r < 0)
+			return fail(d->ctx, r, "pid %d: cannot read /proc/%d/stat: %s", pid, pid, strerror(-r));
+		if (state == 'Z') {
+			d->procs[i].zombie = true;
+			continue;
+		}
+		r = seize_threads(d, &d->procs[i]);
+		if (r < 0)
+			return r;
+		read_children(d, pid, &kids, &nr);
+		for (size_t k = 0; k < nr; k++)
+			if (!find_dproc(d, kids[k]))
+				add_proc(d, kids[k]);
+		free(kids);
+	}
+	return 0;
+}
+
+static void release_tree(struct dump *d, bool kill_it)
+{
+	for (size_t i = 0; i < d->nr_procs; i++) {
+		struct dproc *dp = &d->procs[i];
+
+		if (kill_it && !dp->zombie)
+			kill(dp->pid, SIGKILL);
+	}
+	for (size_t i = 0; i < d->nr_procs; i++) {
+		struct dproc *dp = &d->procs[i];
+
+		for (size_t t = 0; t < dp->nr_tids; t++) {
+			if (kill_it) {
+				int st;
+
+				/* Collect the tracer's copy of the exit so the parent gets it. */
+				waitpid(dp->tids[t], &st, __WALL);
+				continue;
+			}
+			/* A process that was stopped before the dump stays stopped. */
+			thread_detach(dp->tids[t], dp->state == SEIZED_STOPPED ? SIGSTOP : 0);
+		}
+		if (dp->memfd >= 0)
+			close(dp->memfd);
+		free(dp->tids);
+	}
+}
+
+static uint64_t read_xcr0(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static uint32_t xsave_size(void)
+{
+	uint32_t a, b, c, dd;
+
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(dd) : "a"(0xd), "c"(0));
+	return b;
+}
+
+static char *cpu_model(struct arena *a)
+{
+	_cleanup_free_ char *text = NULL;
+	const char *p;
+	char model[256] = "unknown";
+
+	if (read_text("/proc/cpuinfo", &text, NULL) == 0 && (p = strstr(text, "model name"))) {
+		p = strchr(p, ':');
+		if (p) {
+			p += 2;
+			snprintf(model, sizeof(model), "%.*s", (int)strcspn(p, "\n"), p);
+		}
+	}
+	return arena_strdup(a, model);
+}
+
+static int write_header(struct dump *d)
+{
+	Ckpt__Header *h = arena_alloc(&d->m.arena, sizeof(*h));
+	struct utsname u;
+	struct timespec ts;
+	char host[256] = "";
+
+	ckpt__header__init(h);
+	uname(&u);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gethostname(host, sizeof(host) - 1);
+	h->format_version = IMG_FORMAT_VERSION;
+	h->tool_version = CKPT_VERSION;
+	h->arch = "x86_64";
+	h->kernel = arena_strdup(&d->m.arena, u.release);
+	h->cpu_model = cpu_model(&d->m.arena);
+	h->xfeatures = read_xcr0();
+	h->xsave_size = xsave_size();
+	h->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
+	h->created_unix_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	h->root_pid = (uint32_t)d->opts->pid;
+	h->hostname = arena_strdup(&d->m.arena, host);
+	h->nr_processes = (uint32_t)d->m.procs.n;
+	h->nr_threads = (uint32_t)d->m.threads.n;
+	d->m.header = h;
+	return img_write_msg(&d->w, REC_HEADER, &h->base);
+}
+
+#define WRITE_ALL(d, list, type)                                                   \
+	do {                                                                       \
+		for (size_t i_ = 0; i_ < (d)->m.list.n; i_++) {                    \
+			int r_ = img_write_msg(&(d)->w, type, &(d)->m.list.v[i_]->base); \
+			if (r_ < 0)                                                \
+				return r_;                                         \
+		}                                                                  \
+	} while (0)
+
+static int write_image(struct dump *d)
+{
+	int r = write_header(d);
+
+	if (r < 0)
+		return r;
+	WRITE_ALL(d, procs, REC_PROCESS);
+	WRITE_ALL(d, threads, REC_THREAD);
+	WRITE_ALL(d, files, REC_FILE);
+	WRITE_ALL(d, fds, REC_FD);
+	WRITE_ALL(d, shmems, REC_SHMEM);
+	WRITE_ALL(d, vmas, REC_VMA);
+	r = dump_pages(d);
+	if (r < 0)
+		return r;
+	r = img_writer_finish(&d->w);
+	if (r < 0)
+		return r;
+	if (fsync(d->opts->out_fd) < 0 && errno != EINVAL && errno != EROFS)
+		return fail(d->ctx, -errno, "syncing the image: %s", strerror(errno));
+	return 0;
+}
+
+static int check_target(struct dump *d)
+{
+	pid_t pid = d->opts->pid;
+
+	if (pid <= 0)
+		return fail(d->ctx, -EINVAL, "no pid to dump (use -t PID)");
+	if (pid == getpid())
+		return fail(d->ctx, -EINVAL, "pid %d: ckpt cannot dump itself", pid);
+	if (!pid_exists(pid))
+		return fail(d->ctx, -ESRCH, "pid %d: no such process", pid);
+	return 0;
+}
+
+static int collect(struct dump *d)
+{
+	int r;
+
+	for (size_t i = 0; i < d->nr_procs; i++) {
+		r = dump_process(d, &d->procs[i]);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < d->nr_procs; i++) {
+		if (d->procs[i].zombie)
+			continue;
+		r = dump_vmas(d, &d->procs[i]);
+		if (r < 0)
+			return r;
+		r = dump_fds(d, &d->procs[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
+{
+	struct dump d = { .ctx = ctx, .opts = opts, .next_id = 1 };
+	uint64_t t0 = now_ns(), t_frozen;
+	int r;
+
+	ctx->err[0] = 0;
+	memset(&ctx->stats, 0, sizeof(ctx->stats));
+	r = check_target(&d);
+	if (r < 0)
+		return r;
+	add_proc(&d, opts->pid);
+	r = freeze_tree(&d);
+	t_frozen = now_ns();
+	if (r == 0)
+		r = collect(&d);
+	if (r == 0 && fail_point(ctx, "collect"))
+		r = fail(ctx, -EIO, "collect: injected failure");
+	if (r == 0) {
+		d.buf = malloc(IMG_MAX_CHUNK_PAGES * PAGE_SIZE);
+		r = d.buf ? img_writer_open(&d.w, ctx, opts->out_fd) : -ENOMEM;
+	}
+	if (r == 0)
+		r = write_image(&d);
+	if (r == 0 && fail_point(ctx, "before-release"))
+		r = fail(ctx, -EIO, "release: injected failure");
+	ctx->stats.processes = (unsigned)d.m.procs.n;
+	ctx->stats.threads = (unsigned)d.m.threads.n;
+	ctx->stats.image_bytes = d.w.off;
+	/* Only a complete, synced image lets the tree die. */
+	release_tree(&d, r == 0 && !opts->leave_running);
+	ctx->stats.frozen_ns = now_ns() - t_frozen;
+	ctx->stats.total_ns = now_ns() - t0;
+	img_writer_close(&d.w);
+	free(d.buf);
+	free(d.procs);
+	free(d.dfiles);
+	model_free(&d.m);
+	return r;
+}

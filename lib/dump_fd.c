@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Descriptor tables. Each descriptor is handed to the resource kind that
+ * claims it (lib/res/); open file descriptions shared between descriptors or
+ * processes are found with kcmp and stored once.
+ */
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+
+#include "dump.h"
+#include "res/res.h"
+
+static int read_fdinfo(pid_t pid, int fd, uint32_t *flags, uint64_t *pos)
+{
+	_cleanup_free_ char *text = NULL;
+	char path[64];
+	const char *p;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	r = read_text(path, &text, NULL);
+	if (r < 0)
+		return r;
+	p = status_field(text, "pos");
+	*pos = p ? strtoull(p, NULL, 10) : 0;
+	p = status_field(text, "flags");
+	*flags = p ? (uint32_t)strtoul(p, NULL, 8) : 0;
+	return 0;
+}
+
+static bool same_description(pid_t p1, int fd1, pid_t p2, int fd2)
+{
+	return syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2) == 0;
+}
+
+static Ckpt__File *find_shared(struct dump *d, const struct fd_desc *fd)
+{
+	for (size_t i = 0; i < d->nr_dfiles; i++) {
+		struct dfile *df = &d->dfiles[i];
+
+		if (df->fd < 0 || df->f->dev != fd->st.st_dev || df->f->ino != fd->st.st_ino)
+			continue;
+		if (same_description(df->pid, df->fd, fd->pid, fd->fd))
+			return df->f;
+	}
+	return NULL;
+}
+
+static Ckpt__File *new_file(struct dump *d, const struct stat *st, uint32_t kind)
+{
+	Ckpt__File *f = arena_alloc(&d->m.arena, sizeof(*f));
+
+	ckpt__file__init(f);
+	f->id = d->next_id++;
+	f->kind = kind;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->mode = st->st_mode;
+	f->size = (uint64_t)st->st_size;
+	LIST_PUSH(&d->m.files, f);
+	return f;
+}
+
+static int dump_one_fd(struct dump *d, struct dproc *dp, int fdnum)
+{
+	struct fd_desc fd = { .pid = dp->pid, .fd = fdnum };
+	const struct res_ops *ops;
+	struct dfile *df;
+	Ckpt__File *f;
+	Ckpt__Fd *e;
+	char path[64], kind[PATH_MAX + 32];
+	ssize_t n;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", dp->pid, fdnum);
+	n = readlink(path, fd.link, sizeof(fd.link) - 1);
+	if (n < 0 || stat(path, &fd.st) < 0)
+		return fail(d->ctx, -errno, "pid %d fd %d: %s", dp->pid, fdnum, strerror(errno));
+	fd.link[n] = 0;
+	r = read_fdinfo(dp->pid, fdnum, &fd.flags, &fd.pos);
+	if (r < 0)
+		return fail(d->ctx, r, "pid %d fd %d: reading fdinfo: %s", dp->pid, fdnum, strerror(-r));
+	fd.cloexec = fd.flags & O_CLOEXEC;
+	fd.flags &= ~(uint32_t)O_CLOEXEC;
+	ops = res_for_fd(&fd);
+	if (!ops)
+		return fail(d->ctx, -EOPNOTSUPP, "pid %d fd %d: %s is not supported yet", dp->pid, fdnum,
+			    fd_kind_name(&fd, kind, sizeof(kind)));
+	f = find_shared(d, &fd);
+	if (!f) {
+		f = new_file(d, &fd.st, ops->kind);
+		f->flags = fd.flags;
+		f->pos = fd.pos;
+		r = ops->dump(d->ctx, d->opts, &fd, f, &d->m.arena);
+		if (r < 0)
+			return r;
+		df = array_push(&d->dfiles, &d->nr_dfiles, &d->cap_dfiles, sizeof(*df));
+		df->f = f;
+		df->pid = dp->pid;
+		df->fd = fdnum;
+	}
+	e = arena_alloc(&d->m.arena, sizeof(*e));
+	ckpt__fd__init(e);
+	e->pid = (uint32_t)dp->pid;
+	e->fd = (uint32_t)fdnum;
+	e->file_id = f->id;
+	e->cloexec = fd.cloexec;
+	LIST_PUSH(&d->m.fds, e);
+	return 0;
+}
+
+int dump_fds(struct dump *d, struct dproc *dp)
+{
+	char path[64];
+	struct dirent *de;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", dp->pid);
+	_cleanup_(closedirp) DIR *dir = opendir(path);
+	if (!dir)
+		return fail(d->ctx, -errno, "pid %d: %s: %s", dp->pid, path, strerror(errno));
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fail_point(d->ctx, "fd"))
+			return fail(d->ctx, -EIO, "pid %d fd %s: injected failure", dp->pid, de->d_name);
+		r = dump_one_fd(d, dp, atoi(de->d_name));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int dump_path_file(struct dump *d, pid_t pid, const char *proc_link, uint64_t *id)
+{
+	char path[PATH_MAX + 64], target[PATH_MAX];
+	struct stat st;
+	struct dfile *df;
+	Ckpt__File *f;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, proc_link);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0 || stat(path, &st) < 0)
+		return fail(d->ctx, -errno, "pid %d: %s: %s", pid, path, strerror(errno));
+	target[n] = 0;
+	if (strstr(target, " (deleted)"))
+		return fail(d->ctx, -EOPNOTSUPP, "pid %d: %s is %s; deleted files are not supported yet", pid,
+			    proc_link, target);
+	for (size_t i = 0; i < d->nr_dfiles; i++) {
+		df = &d->dfiles[i];
+		if (df->fd < 0 && df->f->dev == st.st_dev && df->f->ino == st.st_ino) {
+			*id = df->f->id;
+			return 0;
+		}
+	}
+	f = new_file(d, &st, FILE_KIND_PATH);
+	f->flags = O_PATH;
+	f->path = arena_strdup(&d->m.arena, target);
+	f->has_mtime_ns = true;
+	f->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec;
+	df = array_push(&d->dfiles, &d->nr_dfiles, &d->cap_dfiles, sizeof(*df));
+	df->f = f;
+	df->pid = pid;
+	df->fd = -1;
+	*id = f->id;
+	return 0;
+}

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Mappings and their pages. Private mappings keep only the pages the process
+ * has (anonymous, or copied on write from a file); pages never touched are
+ * not saved. Shared anonymous memory is saved once per object, from its
+ * allocated ranges. Shared file mappings are mapped again from the file.
+ */
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "dump.h"
+#include "mem.h"
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+
+static uint32_t parse_vmflags(const char *flags)
+{
+	static const struct {
+		char name[3];
+		uint32_t bit;
+	} map[] = {
+		{ "dc", CKPT_MADV_DONTFORK }, { "wf", CKPT_MADV_WIPEONFORK },
+		{ "dd", CKPT_MADV_DONTDUMP }, { "hg", CKPT_MADV_HUGEPAGE },
+		{ "nh", CKPT_MADV_NOHUGEPAGE }, { "lo", CKPT_MADV_LOCKED },
+		{ "lf", CKPT_MADV_LOCKONFAULT },
+	};
+	uint32_t bits = 0;
+
+	for (const char *p = flags; *p; ) {
+		while (*p == ' ')
+			p++;
+		for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+			if (!strncmp(p, map[i].name, 2) && (p[2] == ' ' || p[2] == '\n' || !p[2]))
+				bits |= map[i].bit;
+		while (*p && *p != ' ')
+			p++;
+	}
+	return bits;
+}
+
+static uint64_t shmem_id(struct dump *d, const struct stat *st)
+{
+	Ckpt__Shmem *s;
+
+	for (size_t i = 0; i < d->m.shmems.n; i++)
+		if (d->m.shmems.v[i]->dev == st->st_dev && d->m.shmems.v[i]->ino == st->st_ino)
+			return d->m.shmems.v[i]->id;
+	s = arena_alloc(&d->m.arena, sizeof(*s));
+	ckpt__shmem__init(s);
+	s->id = d->next_id++;
+	s->dev = st->st_dev;
+	s->ino = st->st_ino;
+	s->size = PAGE_ALIGN((uint64_t)st->st_size);
+	LIST_PUSH(&d->m.shmems, s);
+	return s->id;
+}
+
+static int classify(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *name, bool shared)
+{
+	char link[128];
+	struct stat st;
+
+	if (!strcmp(name, "[vdso]")) {
+		v->kind = CKPT__VMA_KIND__VMA_VDSO;
+		dp->p->mm->has_vdso = true;
+		dp->p->mm->vdso = v->start;
+		return 0;
+	}
+	if (!strncmp(name, "[vvar", 5)) {
+		v->kind = CKPT__VMA_KIND__VMA_VVAR;
+		if (!dp->p->mm->has_vvar) {
+			dp->p->mm->has_vvar = true;
+			dp->p->mm->vvar = v->start;
+		}
+		return 0;
+	}
+	if (!strcmp(name, "[heap]")) {
+		v->kind = CKPT__VMA_KIND__VMA_HEAP;
+		return 0;
+	}
+	if (!strcmp(name, "[stack]")) {
+		v->kind = CKPT__VMA_KIND__VMA_STACK;
+		return 0;
+	}
+	if (!name[0] || !strncmp(name, "[anon", 5)) {
+		if (shared)
+			return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: shared mapping without a file", dp->pid,
+				    (unsigned long long)v->start);
+		v->kind = CKPT__VMA_KIND__VMA_ANON;
+		return 0;
+	}
+	if (name[0] == '[')
+		return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: special mapping %s is not supported yet",
+			    dp->pid, (unsigned long long)v->start, name);
+	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", dp->pid, (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	if (stat(link, &st) < 0)
+		return fail(d->ctx, -errno, "pid %d vma 0x%llx: stat %s: %s", dp->pid,
+			    (unsigned long long)v->start, link, strerror(errno));
+	if (shared && !strcmp(name, "/dev/zero (deleted)")) {
+		v->kind = CKPT__VMA_KIND__VMA_SHMEM;
+		v->has_shmem_id = true;
+		v->shmem_id = shmem_id(d, &st);
+		return 0;
+	}
+	if (!strncmp(name, "/SYSV", 5))
+		return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: SysV shared memory is not supported yet",
+			    dp->pid, (unsigned long long)v->start);
+	if (!strncmp(name, "/memfd:", 7))
+		return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: memfd mapping %s is not supported yet",
+			    dp->pid, (unsigned long long)v->start, name);
+	if (strstr(name, " (deleted)"))
+		return fail(d->ctx, -EOPNOTSUPP,
+			    "pid %d vma 0x%llx: mapping of deleted file %s is not supported yet", dp->pid,
+			    (unsigned long long)v->start, name);
+	v->kind = CKPT__VMA_KIND__VMA_FILE;
+	v->has_file_id = true;
+	snprintf(link, sizeof(link), "map_files/%llx-%llx", (unsigned long long)v->start, (unsigned long long)v->end);
+	return dump_path_file(d, dp->pid, link, &v->file_id);
+}
+
+int dump_vmas(struct dump *d, struct dproc *dp)
+{
+	_cleanup_free_ char *text = NULL;
+	Ckpt__Vma *cur = NULL;
+	char path[64], *line, *next;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", dp->pid);
+	r = read_text(path, &text, NULL);
+	if (r < 0)
+		return fail(d->ctx, r, "pid %d: reading %s: %s", dp->pid, path, strerror(-r));
+	for (line = text; line && *line; line = next) {
+		unsigned long long s, e, off;
+		char perms[8], dev[16];
+		unsigned long ino;
+		int name_at = 0;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (!strncmp(line, "VmFlags:", 8)) {
+			if (cur)
+				cur->madv = parse_vmflags(line + 8);
+			continue;
+		}
+		if (sscanf(line, "%llx-%llx %7s %llx %15s %lu %n", &s, &e, perms, &off, dev, &ino, &name_at) < 6)
+			continue;
+		if (s >= CKPT_TASK_SIZE) {
+			cur = NULL; /* vsyscall: provided by the kernel */
+			continue;
+		}
+		cur = arena_alloc(&d->m.arena, sizeof(*cur));
+		ckpt__vma__init(cur);
+		cur->pid = (uint32_t)dp->pid;
+		cur->start = s;
+		cur->end = e;
+		cur->prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+			    (perms[2] == 'x' ? PROT_EXEC : 0);
+		cur->flags = perms[3] == 's' ? MAP_SHARED : MAP_PRIVATE;
+		cur->pgoff = off;
+		cur->name = arena_strdup(&d->m.arena, name_at ? line + name_at : "");
+		r = classify(d, dp, cur, cur->name, perms[3] == 's');
+		if (r < 0)
+			return r;
+		LIST_PUSH(&d->m.vmas, cur);
+	}
+	for (size_t i = 0; i < d->m.vmas.n; i++) {
+		Ckpt__Vma *v = d->m.vmas.v[i];
+
+		if (v->pid == (uint32_t)dp->pid && v->kind == CKPT__VMA_KIND__VMA_STACK)
+			v->flags |= MAP_GROWSDOWN;
+	}
+	return 0;
+}
+
+static bool vma_has_private_pages(const Ckpt__Vma *v)
+{
+	if (v->flags & MAP_SHARED)
+		return false;
+	return v->kind == CKPT__VMA_KIND__VMA_ANON || v->kind == CKPT__VMA_KIND__VMA_HEAP ||
+	       v->kind == CKPT__VMA_KIND__VMA_STACK || v->kind == CKPT__VMA_KIND__VMA_FILE;
+}
+
+/* Copies pages [addr, addr + n pages) of the source into the image. */
+static int emit_run(struct dump *d, uint32_t pid, uint64_t shmem, int srcfd, uint64_t src_off,
+		    uint64_t addr, size_t n)
+{
+	Ckpt__Pages p = CKPT__PAGES__INIT;
+	struct iovec iov = { d->buf, n * PAGE_SIZE };
+	ssize_t got;
+
+	got = pread(srcfd, d->buf, n * PAGE_SIZE, (off_t)src_off);
+	if (got != (ssize_t)(n * PAGE_SIZE))
+		return fail(d->ctx, got < 0 ? -errno : -EIO, "pid %u: reading memory at 0x%llx: %s", pid,
+			    (unsigned long long)src_off, got < 0 ? strerror(errno) : "short read");
+	p.pid = pid;
+	p.has_shmem_id = shmem != 0;
+	p.shmem_id = shmem;
+	p.addr = addr;
+	p.nr_pages = (uint32_t)n;
+	d->ctx->stats.page_bytes += n * PAGE_SIZE;
+	return img_write_pages(&d->w, &p, &iov, 1);
+}
+
+static int dump_vma_pages(struct dump *d, struct dproc *dp, const Ckpt__Vma *v, int pmfd)
+{
+	uint64_t ents[4096];
+	uint64_t run_start = 0;
+	size_t run = 0;
+	int r;
+
+	for (uint64_t a = v->start; a < v->end;) {
+		size_t n = (v->end - a) / PAGE_SIZE;
+		ssize_t got;
+
+		if (n > ARRAY_SIZE(ents))
+			n = ARRAY_SIZE(ents);
+		got = pread(pmfd, ents, n * 8, (off_t)(a / PAGE_SIZE * 8));
+		if (got != (ssize_t)(n * 8))
+			return fail(d->ctx, -EIO, "pid %d vma 0x%llx: reading pagemap: %s", dp->pid,
+				    (unsigned long long)v->start, got < 0 ? strerror(errno) : "short read");
+		for (size_t i = 0; i < n; i++, a += PAGE_SIZE) {
+			bool want = (ents[i] & (PM_PRESENT | PM_SWAPPED)) && !(ents[i] & PM_FILE);
+
+			if (want && run == 0)
+				run_start = a;
+			if (want)
+				run++;
+			if (run && (!want || run == IMG_MAX_CHUNK_PAGES)) {
+				r = emit_run(d, (uint32_t)dp->pid, 0, dp->memfd, run_start, run_start, run);
+				if (r < 0)
+					return r;
+				run = 0;
+			}
+		}
+	}
+	return run ? emit_run(d, (uint32_t)dp->pid, 0, dp->memfd, run_start, run_start, run) : 0;
+}
+
+/* Saves the allocated ranges of one shared memory object, found with SEEK_DATA. */
+static int dump_shmem_pages(struct dump *d, const Ckpt__Vma *v)
+{
+	char link[128];
+	_cleanup_close_ int fd = -1;
+	off_t pos = 0, end;
+	int r;
+
+	snprintf(link, sizeof(link), "/proc/%u/map_files/%llx-%llx", v->pid, (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	fd = open(link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(d->ctx, -errno, "pid %u vma 0x%llx: open %s: %s", v->pid, (unsigned long long)v->start,
+			    link, strerror(errno));
+	for (;;) {
+		pos = lseek(fd, pos, SEEK_DATA);
+		if (pos < 0)
+			break; /* ENXIO: no more data */
+		end = lseek(fd, pos, SEEK_HOLE);
+		if (end < 0)
+			return fail(d->ctx, -errno, "shared memory of pid %u: SEEK_HOLE: %s", v->pid, strerror(errno));
+		pos &= ~(off_t)(PAGE_SIZE - 1);
+		end = (off_t)PAGE_ALIGN((uint64_t)end);
+		while (pos < end) {
+			size_t n = (size_t)(end - pos) / PAGE_SIZE;
+
+			if (n > IMG_MAX_CHUNK_PAGES)
+				n = IMG_MAX_CHUNK_PAGES;
+			r = emit_run(d, 0, v->shmem_id, fd, (uint64_t)pos, (uint64_t)pos, n);
+			if (r < 0)
+				return r;
+			pos += (off_t)(n * PAGE_SIZE);
+		}
+	}
+	return 0;
+}
+
+int dump_pages(struct dump *d)
+{
+	uint64_t *done = xcalloc(d->m.shmems.n + 1, sizeof(uint64_t));
+	size_t nr_done = 0;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < d->nr_procs; i++) {
+		struct dproc *dp = &d->procs[i];
+		_cleanup_close_ int pmfd = -1;
+		char path[64];
+
+		if (dp->zombie)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", dp->pid);
+		pmfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (pmfd < 0) {
+			r = fail(d->ctx, -errno, "pid %d: open %s: %s", dp->pid, path, strerror(errno));
+			break;
+		}
+		for (size_t k = 0; r == 0 && k < d->m.vmas.n; k++) {
+			const Ckpt__Vma *v = d->m.vmas.v[k];
+			bool seen = false;
+
+			if (v->pid != (uint32_t)dp->pid)
+				continue;
+			if (fail_point(d->ctx, "pages")) {
+				r = fail(d->ctx, -EIO, "pid %d: page copy: injected failure", dp->pid);
+				break;
+			}
+			if (vma_has_private_pages(v)) {
+				r = dump_vma_pages(d, dp, v, pmfd);
+				continue;
+			}
+			if (v->kind != CKPT__VMA_KIND__VMA_SHMEM)
+				continue;
+			for (size_t j = 0; j < nr_done; j++)
+				seen |= done[j] == v->shmem_id;
+			if (!seen) {
+				done[nr_done++] = v->shmem_id;
+				r = dump_shmem_pages(d, v);
+			}
+		}
+	}
+	free(done);
+	return r;
+}

@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Per-process and per-thread state: ids, credentials, settings, signal
+ * handlers and pending signals, registers. Most comes from /proc and ptrace;
+ * what only the process can read about itself is read by system calls run
+ * inside it (see ptrace.h).
+ */
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include "compat.h"
+#include "dump.h"
+
+#define NR_RLIMITS 16
+#define SCRATCH_SIZE 4096
+
+struct kernel_sigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+static uint64_t parse_hex_field(const char *status, const char *key)
+{
+	const char *p = status_field(status, key);
+
+	return p ? strtoull(p, NULL, 16) : 0;
+}
+
+static void parse_ids(struct arena *a, const char *status, const char *key, uint32_t **out, size_t *n)
+{
+	const char *p = status_field(status, key);
+	uint32_t tmp[4096];
+	size_t k = 0;
+	char *end;
+
+	while (p && k < ARRAY_SIZE(tmp)) {
+		unsigned long v = strtoul(p, &end, 10);
+
+		if (end == p)
+			break;
+		tmp[k++] = (uint32_t)v;
+		p = end;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\n')
+			break;
+	}
+	*out = arena_alloc(a, k * sizeof(uint32_t) + 1);
+	memcpy(*out, tmp, k * sizeof(uint32_t));
+	*n = k;
+}
+
+static int read_creds(struct dump *d, pid_t pid, pid_t tid, Ckpt__Creds **out)
+{
+	_cleanup_free_ char *st = NULL;
+	Ckpt__Creds *c = arena_alloc(&d->m.arena, sizeof(*c));
+	char path[64];
+	const char *p;
+	int r;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	r = read_text(path, &st, NULL);
+	if (r < 0)
+		return fail(d->ctx, r, "pid %d: reading %s: %s", pid, path, strerror(-r));
+	ckpt__creds__init(c);
+	parse_ids(&d->m.arena, st, "Uid", &c->uid, &c->n_uid);
+	parse_ids(&d->m.arena, st, "Gid", &c->gid, &c->n_gid);
+	parse_ids(&d->m.arena, st, "Groups", &c->groups, &c->n_groups);
+	if (c->n_uid != 4 || c->n_gid != 4)
+		return fail(d->ctx, -EINVAL, "pid %d: cannot parse Uid/Gid of %s", pid, path);
+	c->cap_inh = parse_hex_field(st, "CapInh");
+	c->cap_prm = parse_hex_field(st, "CapPrm");
+	c->cap_eff = parse_hex_field(st, "CapEff");
+	c->cap_bnd = parse_hex_field(st, "CapBnd");
+	c->cap_amb = parse_hex_field(st, "CapAmb");
+	p = status_field(st, "NoNewPrivs");
+	c->no_new_privs = p && *p == '1';
+	p = status_field(st, "Seccomp");
+	if (p && *p != '0')
+		return fail(d->ctx, -EOPNOTSUPP, "pid %d: seccomp filters are not supported yet", pid);
+	*out = c;
+	return 0;
+}
+
+static int read_remote(struct dump *d, struct dproc *dp, uint64_t addr, void *buf, size_t len)
+{
+	ssize_t n = pread(dp->memfd, buf, len, (off_t)addr);
+
+	if (n != (ssize_t)len)
+		return fail(d->ctx, -EIO, "pid %d: reading scratch memory: %s", dp->pid,
+			    n < 0 ? strerror(errno) : "short read");
+	return 0;
+}
+
+#define RSYS(rm, ret, nr, ...) remote_syscall(rm, ret, nr, __VA_ARGS__)
+
+/* State only the process can tell: handlers, brk, rlimits, a few prctls. */
+static int remote_process_state(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t scratch)
+{
+	Ckpt__Process *p = dp->p;
+	struct arena *a = &d->m.arena;
+	long ret;
+	int r;
+
+	p->sigactions = arena_alloc(a, 64 * sizeof(*p->sigactions));
+	for (int sig = 1; sig <= 64; sig++) {
+		struct kernel_sigaction ks;
+		Ckpt__SigAction *sa;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		r = RSYS(rm, &ret, SYS_rt_sigaction, (uint64_t)sig, 0, scratch, 8, 0, 0);
+		if (r < 0)
+			return r;
+		if (ret < 0)
+			return fail(d->ctx, (int)ret, "pid %d: rt_sigaction(%d): %s", dp->pid, sig, strerror((int)-ret));
+		r = read_remote(d, dp, scratch, &ks, sizeof(ks));
+		if (r < 0)
+			return r;
+		if (!ks.handler && !ks.flags && !ks.mask && !ks.restorer)
+			continue; /* SIG_DFL, nothing to restore */
+		sa = arena_alloc(a, sizeof(*sa));
+		ckpt__sig_action__init(sa);
+		sa->sig = (uint32_t)sig;
+		sa->handler = ks.handler;
+		sa->flags = ks.flags;
+		sa->restorer = ks.restorer;
+		sa->mask = ks.mask;
+		p->sigactions[p->n_sigactions++] = sa;
+	}
+	r = RSYS(rm, &ret, SYS_brk, 0, 0, 0, 0, 0, 0);
+	if (r < 0)
+		return r;
+	p->mm->brk = (uint64_t)ret;
+	p->rlimits = arena_alloc(a, NR_RLIMITS * sizeof(*p->rlimits));
+	for (uint32_t res = 0; res < NR_RLIMITS; res++) {
+		uint64_t lim[2];
+		Ckpt__Rlimit *rl;
+
+		r = RSYS(rm, &ret, SYS_prlimit64, 0, res, 0, scratch, 0, 0);
+		if (r < 0)
+			return r;
+		if (ret < 0)
+			continue;
+		r = read_remote(d, dp, scratch, lim, sizeof(lim));
+		if (r < 0)
+			return r;
+		rl = arena_alloc(a, sizeof(*rl));
+		ckpt__rlimit__init(rl);
+		rl->resource = res;
+		rl->cur = lim[0];
+		rl->max = lim[1];
+		p->rlimits[p->n_rlimits++] = rl;
+	}
+	r = RSYS(rm, &ret, SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
+	if (r < 0)
+		return r;
+	p->creds->securebits = ret < 0 ? 0 : (uint32_t)ret;
+	r = RSYS(rm, &ret, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0);
+	if (r < 0)
+		return r;
+	p->dumpable = ret < 0 ? 1 : (uint32_t)ret;
+	r = RSYS(rm, &ret, SYS_prctl, PR_GET_PDEATHSIG, scratch, 0, 0, 0, 0);
+	if (r < 0 || (r = read_remote(d, dp, scratch, &p->pdeath_signal, 4)) < 0)
+		return r;
+	r = RSYS(rm, &ret, SYS_prctl, PR_GET_CHILD_SUBREAPER, scratch, 0, 0, 0, 0);
+	if (r < 0 || (r = read_remote(d, dp, scratch, &p->child_subreaper, 4)) < 0)
+		return r;
+	p->has_child_subreaper = true;
+	return 0;
+}
+
+static int remote_thread_state(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t scratch,
+			       Ckpt__Thread *t)
+{
+	struct {
+		uint64_t sp;
+		int32_t flags;
+		int32_t pad;
+		uint64_t size;
+	} ss;
+	long ret;
+	int r;
+
+	r = RSYS(rm, &ret, SYS_prctl, PR_GET_TID_ADDRESS, scratch, 0, 0, 0, 0);
+	if (r < 0)
+		return r;
+	if (ret == 0 && (r = read_remote(d, dp, scratch, &t->clear_child_tid, 8)) < 0)
+		return r;
+	r = RSYS(rm, &ret, SYS_sigaltstack, 0, scratch, 0, 0, 0, 0);
+	if (r < 0)
+		return r;
+	if (ret < 0)
+		return fail(d->ctx, (int)ret, "tid %d: sigaltstack: %s", t->tid, strerror((int)-ret));
+	r = read_remote(d, dp, scratch, &ss, sizeof(ss));
+	if (r < 0)
+		return r;
+	t->altstack_sp = ss.sp;
+	t->altstack_flags = (uint32_t)ss.flags;
+	t->altstack_size = ss.size;
+	return 0;
+}
+
+static int peek_siginfo(struct dump *d, pid_t tid, bool shared, uint8_t ***out, size_t *n)
+{
+	uint8_t si[128 * 32];
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (uint64_t off = 0;; ) {
+		struct {
+			uint64_t off;
+			uint32_t flags;
+			int32_t nr;
+		} args = { off, shared ? 1u : 0u, 32 };
+		long got = ptrace(PTRACE_PEEKSIGINFO, tid, &args, si);
+
+		if (got < 0)
+			return fail(d->ctx, -errno, "tid %d: PTRACE_PEEKSIGINFO: %s", tid, strerror(errno));
+		if (got == 0)
+			return 0;
+		for (long i = 0; i < got; i++) {
+			uint8_t *copy = arena_alloc(&d->m.arena, 128);
+
+			memcpy(copy, si + i * 128, 128);
+			*(uint8_t **)array_push(out, n, &cap, sizeof(uint8_t *)) = copy;
+		}
+		off += (uint64_t)got;
+	}
+}
+
+static int dump_thread_regs(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
+{
+	struct arena *a = &d->m.arena;
+	pid_t tid = (pid_t)t->tid;
+	struct user_regs_struct *regs = arena_alloc(a, sizeof(*regs));
+	uint8_t *xs = arena_alloc(a, 64 * 1024);
+	struct iovec iov = { xs, 64 * 1024 };
+	struct ckpt_rseq_config rc = { 0 };
+	uint64_t head = 0;
+	size_t len = 0;
+	char path[96];
+	_cleanup_free_ char *comm = NULL;
+	_cleanup_free_ uint8_t **pend = NULL;
+	size_t npend;
+	int r;
+
+	if (ptrace(PTRACE_GETREGS, tid, 0, regs) < 0)
+		return fail(d->ctx, -errno, "tid %d: PTRACE_GETREGS: %s", tid, strerror(errno));
+	t->gpregs.data = (uint8_t *)regs;
+	t->gpregs.len = sizeof(*regs);
+	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0)
+		return fail(d->ctx, -errno, "tid %d: reading the XSAVE area: %s", tid, strerror(errno));
+	t->xsave.data = xs;
+	t->xsave.len = iov.iov_len;
+	if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(uint64_t), &t->sigmask) < 0)
+		return fail(d->ctx, -errno, "tid %d: PTRACE_GETSIGMASK: %s", tid, strerror(errno));
+	if (syscall(SYS_get_robust_list, tid, &head, &len) < 0)
+		return fail(d->ctx, -errno, "tid %d: get_robust_list: %s", tid, strerror(errno));
+	t->robust_list = head;
+	t->robust_list_len = len;
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) > 0 && rc.rseq_abi_pointer) {
+		t->has_rseq = t->has_rseq_len = t->has_rseq_sig = true;
+		t->rseq = rc.rseq_abi_pointer;
+		t->rseq_len = rc.rseq_abi_size;
+		t->rseq_sig = rc.signature;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", dp->pid, tid);
+	r = read_text(path, &comm, NULL);
+	if (r < 0)
+		return fail(d->ctx, r, "tid %d: reading comm: %s", tid, strerror(-r));
+	comm[strcspn(comm, "\n")] = 0;
+	t->comm = arena_strdup(a, comm);
+	r = peek_siginfo(d, tid, false, &pend, &npend);
+	if (r < 0)
+		return r;
+	t->n_sigpending = npend;
+	t->sigpending = arena_alloc(a, npend * sizeof(ProtobufCBinaryData) + 1);
+	for (size_t i = 0; i < npend; i++) {
+		t->sigpending[i].data = pend[i];
+		t->sigpending[i].len = 128;
+	}
+	return read_creds(d, dp->pid, tid, &t->creds);
+}
+
+static int collect_threads(struct dump *d, struct dproc *dp)
+{
+	uint64_t scratch = 0;
+	struct remote rm;
+	long ret;
+	int r, r2;
+
+	r = find_syscall_insn(d->ctx, dp->pid, &dp->syscall_ip);
+	if (r < 0)
+		return r;
+	r = remote_begin(&rm, d->ctx, dp->pid, dp->syscall_ip);
+	if (r < 0)
+		return r;
+	r = RSYS(&rm, &ret, SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	if (r == 0 && (unsigned long)ret > -4096UL)
+		r = fail(d->ctx, (int)ret, "pid %d: cannot map scratch memory: %s", dp->pid, strerror((int)-ret));
+	if (r == 0) {
+		scratch = (uint64_t)ret;
+		r = remote_process_state(d, dp, &rm, scratch);
+	}
+	for (size_t i = 0; r == 0 && i < dp->nr_tids; i++) {
+		Ckpt__Thread *t = arena_alloc(&d->m.arena, sizeof(*t));
+		struct remote trm;
+
+		ckpt__thread__init(t);
+		t->pid = (uint32_t)dp->pid;
+		t->tid = (uint32_t)dp->tids[i];
+		if (i == 0) {
+			r = remote_thread_state(d, dp, &rm, scratch, t);
+		} else {
+			r = remote_begin(&trm, d->ctx, dp->tids[i], dp->syscall_ip);
+			if (r == 0)
+				r = remote_thread_state(d, dp, &trm, scratch, t);
+			r2 = remote_end(&trm);
+			r = r ? r : r2;
+		}
+		if (r == 0)
+			r = dump_thread_regs(d, dp, t);
+		if (r == 0)
+			LIST_PUSH(&d->m.threads, t);
+	}
+	if (scratch) {
+		r2 = RSYS(&rm, &ret, SYS_munmap, scratch, SCRATCH_SIZE, 0, 0, 0, 0);
+		r = r ? r : r2;
+	}
+	r2 = remote_end(&rm);
+	return r ? r : r2;
+}
+
+static int read_int_file(pid_t pid, const char *name, long long *v, int base)
+{
+	_cleanup_free_ char *text = NULL;
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	r = read_text(path, &text, NULL);
+	if (r < 0)
+		return r;
+	*v = strtoll(text, NULL, base);
+	return 0;
+}
+
+static int dump_mm_info(struct dump *d, struct dproc *dp, const long long *f)
+{
+	Ckpt__MmInfo *mm = arena_alloc(&d->m.arena, sizeof(*mm));
+	_cleanup_free_ char *auxv = NULL;
+	char path[64];
+	size_t len;
+	int r;
+
+	ckpt__mm_info__init(mm);
+	mm->start_code = (uint64_t)f[26];
+	mm->end_code = (uint64_t)f[27];
+	mm->start_stack = (uint64_t)f[28];
+	mm->start_data = (uint64_t)f[45];
+	mm->end_data = (uint64_t)f[46];
+	mm->start_brk = (uint64_t)f[47];
+	mm->arg_start = (uint64_t)f[48];
+	mm->arg_end = (uint64_t)f[49];
+	mm->env_start = (uint64_t)f[50];
+	mm->env_end = (uint64_t)f[51];
+	snprintf(path, sizeof(path), "/proc/%d/auxv", dp->pid);
+	r = read_text(path, &auxv, &len);
+	if (r < 0)
+		return fail(d->ctx, r, "pid %d: reading auxv: %s", dp->pid, strerror(-r));
+	mm->auxv.data = arena_alloc(&d->m.arena, len + 1);
+	memcpy(mm->auxv.data, auxv, len);
+	mm->auxv.len = len;
+	dp->p->mm = mm;
+	return dump_path_file(d, dp->pid, "exe", &mm->exe_file_id);
+}
+
+static int dump_settings(struct dump *d, struct dproc *dp)
+{
+	Ckpt__Process *p = dp->p;
+	_cleanup_free_ char *st = NULL;
+	cpu_set_t set;
+	char path[64];
+	const char *u;
+	long long v;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", dp->pid);
+	r = read_text(path, &st, NULL);
+	if (r < 0)
+		return fail(d->ctx, r, "pid %d: reading status: %s", dp->pid, strerror(-r));
+	u = status_field(st, "Umask");
+	p->umask = u ? (uint32_t)strtoul(u, NULL, 8) : 022;
+	if (read_int_file(dp->pid, "personality", &v, 16) == 0)
+		p->personality = (uint32_t)v;
+	if (read_int_file(dp->pid, "oom_score_adj", &v, 10) == 0)
+		p->oom_score_adj = (int32_t)v;
+	if (sched_getaffinity(dp->pid, sizeof(set), &set) == 0) {
+		p->cpu_affinity.data = arena_alloc(&d->m.arena, sizeof(set));
+		memcpy(p->cpu_affinity.data, &set, sizeof(set));
+		p->cpu_affinity.len = sizeof(set);
+	}
+	r = dump_path_file(d, dp->pid, "cwd", &p->cwd_file_id);
+	return r < 0 ? r : dump_path_file(d, dp->pid, "root", &p->root_file_id);
+}
+
+int dump_process(struct dump *d, struct dproc *dp)
+{
+	Ckpt__Process *p = arena_alloc(&d->m.arena, sizeof(*p));
+	_cleanup_free_ char *comm = NULL;
+	_cleanup_free_ uint8_t **pend = NULL;
+	long long f[53];
+	char state, path[64];
+	size_t npend;
+	int r;
+
+	ckpt__process__init(p);
+	dp->p = p;
+	r = parse_stat(dp->pid, 0, &state, f, 53);
+	if (r < 0)
+		return fail(d->ctx, r, "pid %d: reading stat: %s", dp->pid, strerror(-r));
+	p->pid = (uint32_t)dp->pid;
+	p->ppid = dp->pid == d->opts->pid ? 0 : (uint32_t)f[4];
+	p->pgid = (uint32_t)f[5];
+	p->sid = (uint32_t)f[6];
+	p->nice = (int32_t)f[19];
+	p->sched_priority = (uint32_t)f[40];
+	p->sched_policy = (uint32_t)f[41];
+	p->exit_signal = (uint32_t)f[38];
+	p->fd_table_id = (uint64_t)dp->pid;
+	snprintf(path, sizeof(path), "/proc/%d/comm", dp->pid);
+	if (read_text(path, &comm, NULL) == 0)
+		comm[strcspn(comm, "\n")] = 0;
+	p->comm = arena_strdup(&d->m.arena, comm);
+	r = read_creds(d, dp->pid, 0, &p->creds);
+	if (r < 0)
+		return r;
+	LIST_PUSH(&d->m.procs, p);
+	if (dp->zombie) {
+		p->state = 1;
+		p->has_exit_code = true;
+		p->exit_code = (uint32_t)f[52];
+		p->cpu_affinity.len = 0;
+		return 0;
+	}
+	p->state = dp->state == SEIZED_STOPPED ? 2 : 0;
+	p->nr_threads = (uint32_t)dp->nr_tids;
+	snprintf(path, sizeof(path), "/proc/%d/mem", dp->pid);
+	dp->memfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (dp->memfd < 0)
+		return fail(d->ctx, -errno, "pid %d: open %s: %s", dp->pid, path, strerror(errno));
+	r = dump_mm_info(d, dp, f);
+	if (r == 0)
+		r = dump_settings(d, dp);
+	if (r == 0)
+		r = collect_threads(d, dp);
+	if (r < 0)
+		return r;
+	r = peek_siginfo(d, dp->pid, true, &pend, &npend);
+	if (r < 0)
+		return r;
+	p->n_shared_sigpending = npend;
+	p->shared_sigpending = arena_alloc(&d->m.arena, npend * sizeof(ProtobufCBinaryData) + 1);
+	for (size_t i = 0; i < npend; i++) {
+		p->shared_sigpending[i].data = pend[i];
+		p->shared_sigpending[i].len = 128;
+	}
+	return 0;
+}

@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: MIT
+/* Image writer and reader: framing, checksums, index and trailer. */
+#include <sys/uio.h>
+
+#include "image.h"
+
+static const char *const rec_names[] = {
+	[REC_HEADER] = "header", [REC_PROCESS] = "process", [REC_THREAD] = "thread",
+	[REC_VMA] = "vma",       [REC_FILE] = "file",       [REC_FD] = "fd",
+	[REC_SHMEM] = "shmem",   [REC_PAGES] = "pages",     [REC_TRAILER] = "trailer",
+};
+
+static const ProtobufCMessageDescriptor *const rec_desc[] = {
+	[REC_HEADER] = &ckpt__header__descriptor,   [REC_PROCESS] = &ckpt__process__descriptor,
+	[REC_THREAD] = &ckpt__thread__descriptor,   [REC_VMA] = &ckpt__vma__descriptor,
+	[REC_FILE] = &ckpt__file__descriptor,       [REC_FD] = &ckpt__fd__descriptor,
+	[REC_SHMEM] = &ckpt__shmem__descriptor,     [REC_PAGES] = &ckpt__pages__descriptor,
+	[REC_TRAILER] = &ckpt__trailer__descriptor,
+};
+
+const char *img_rec_name(uint32_t type)
+{
+	return type >= 1 && type <= REC_TYPE_MAX ? rec_names[type] : "unknown";
+}
+
+static const uint8_t zero_page[PAGE_SIZE];
+
+/* Writes bytes that the image checksum covers. */
+static int w_put(struct img_writer *w, const void *buf, size_t len)
+{
+	int r;
+
+	if (fail_point(w->ctx, "image-write"))
+		return fail(w->ctx, -EIO, "writing the image: injected failure");
+	r = write_full(w->fd, buf, len);
+	if (r < 0)
+		return fail(w->ctx, r, "writing the image at offset %llu: %s",
+			    (unsigned long long)w->off, strerror(-r));
+	XXH3_64bits_update(w->hash, buf, len);
+	w->off += len;
+	return 0;
+}
+
+int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd)
+{
+	struct img_file_head head = { .format_version = IMG_FORMAT_VERSION };
+
+	memset(w, 0, sizeof(*w));
+	w->ctx = ctx;
+	w->fd = fd;
+	w->hash = XXH3_createState();
+	if (!w->hash)
+		return -ENOMEM;
+	XXH3_64bits_reset(w->hash);
+	memcpy(head.magic, IMG_MAGIC, sizeof(head.magic));
+	return w_put(w, &head, sizeof(head));
+}
+
+static int w_frame(struct img_writer *w, uint32_t type, const void *payload, size_t len)
+{
+	struct img_frame f = {
+		.magic = IMG_REC_MAGIC,
+		.type = type,
+		.len = (uint32_t)len,
+		.hash = XXH3_64bits_withSeed(payload, len, type),
+	};
+	Ckpt__IndexEntry *e;
+	int r;
+
+	if (len > IMG_MAX_PAYLOAD)
+		return fail(w->ctx, -EFBIG, "%s record of %zu bytes is too large", img_rec_name(type), len);
+	e = array_push(&w->index, &w->nr_index, &w->cap_index, sizeof(*e));
+	ckpt__index_entry__init(e);
+	e->type = type;
+	e->offset = w->off;
+	e->length = sizeof(f) + len;
+	w->records++;
+	r = w_put(w, &f, sizeof(f));
+	return r < 0 ? r : w_put(w, payload, len);
+}
+
+int img_write_msg(struct img_writer *w, enum img_rec_type type, const ProtobufCMessage *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	_cleanup_free_ uint8_t *buf = xcalloc(1, len);
+
+	protobuf_c_message_pack(msg, buf);
+	return w_frame(w, type, buf, len);
+}
+
+int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt)
+{
+	size_t len = protobuf_c_message_get_packed_size(&pages->base);
+	_cleanup_free_ uint8_t *buf = xcalloc(1, len);
+	XXH3_state_t *h = XXH3_createState();
+	size_t pad, total = 0;
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	XXH3_64bits_reset(h);
+	for (int i = 0; i < iovcnt; i++) {
+		XXH3_64bits_update(h, iov[i].iov_base, iov[i].iov_len);
+		total += iov[i].iov_len;
+	}
+	pages->data_hash = XXH3_64bits_digest(h);
+	XXH3_freeState(h);
+	if (total != (size_t)pages->nr_pages * PAGE_SIZE)
+		return fail(w->ctx, -EINVAL, "pages record: %zu bytes for %u pages", total, pages->nr_pages);
+	protobuf_c_message_pack(&pages->base, buf);
+	r = w_frame(w, REC_PAGES, buf, len);
+	if (r < 0)
+		return r;
+	pad = PAGE_ALIGN(w->off) - w->off;
+	r = w_put(w, zero_page, pad);
+	if (r < 0)
+		return r;
+	/* Page data is covered by data_hash, not by the running image hash. */
+	while (iovcnt > 0) {
+		ssize_t n = writev(w->fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || fail_point(w->ctx, "image-write-pages"))
+			return fail(w->ctx, n < 0 ? -errno : -EIO, "writing page data at offset %llu: %s",
+				    (unsigned long long)w->off, n < 0 ? strerror(errno) : "injected failure");
+		w->off += (size_t)n;
+		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0 && n > 0) {
+			/* Short write inside one vector: finish it by hand. */
+			r = write_full(w->fd, (char *)iov->iov_base + n, iov->iov_len - (size_t)n);
+			if (r < 0)
+				return fail(w->ctx, r, "writing page data: %s", strerror(-r));
+			w->off += iov->iov_len - (size_t)n;
+			iov++;
+			iovcnt--;
+		}
+	}
+	return 0;
+}
+
+int img_writer_finish(struct img_writer *w)
+{
+	Ckpt__Trailer t = CKPT__TRAILER__INIT;
+	Ckpt__IndexEntry **idx = xcalloc(w->nr_index, sizeof(*idx));
+	struct img_tail tail;
+	uint64_t trailer_off;
+	size_t len;
+	uint8_t *buf;
+	int r;
+
+	for (size_t i = 0; i < w->nr_index; i++)
+		idx[i] = &w->index[i];
+	t.n_index = w->nr_index;
+	t.index = idx;
+	t.records = w->records;
+	t.image_hash = XXH3_64bits_digest(w->hash);
+	len = protobuf_c_message_get_packed_size(&t.base);
+	buf = xcalloc(1, len);
+	protobuf_c_message_pack(&t.base, buf);
+	trailer_off = w->off;
+	r = w_frame(w, REC_TRAILER, buf, len);
+	free(buf);
+	free(idx);
+	if (r < 0)
+		return r;
+	memcpy(tail.magic, IMG_TAIL_MAGIC, sizeof(tail.magic));
+	tail.trailer_offset = trailer_off;
+	return w_put(w, &tail, sizeof(tail));
+}
+
+void img_writer_close(struct img_writer *w)
+{
+	if (w->hash)
+		XXH3_freeState(w->hash);
+	free(w->index);
+	w->hash = NULL;
+	w->index = NULL;
+}
+
+/* Reader */
+
+static int r_get(struct img_reader *r, void *buf, size_t len, bool hashed)
+{
+	int e = read_full(r->fd, buf, len);
+
+	if (e == -EIO)
+		return fail(r->ctx, -EBADMSG, "image is truncated at offset %llu (wanted %zu more bytes)",
+			    (unsigned long long)r->off, len);
+	if (e < 0)
+		return fail(r->ctx, e, "reading the image at offset %llu: %s",
+			    (unsigned long long)r->off, strerror(-e));
+	if (hashed)
+		XXH3_64bits_update(r->hash, buf, len);
+	r->off += len;
+	return 0;
+}
+
+int img_reader_open(struct img_reader *r, struct ckpt_ctx *ctx, int fd)
+{
+	struct img_file_head head;
+	int e;
+
+	memset(r, 0, sizeof(*r));
+	r->ctx = ctx;
+	r->fd = fd;
+	r->hash = XXH3_createState();
+	if (!r->hash)
+		return -ENOMEM;
+	XXH3_64bits_reset(r->hash);
+	e = r_get(r, &head, sizeof(head), true);
+	if (e < 0)
+		return e;
+	if (memcmp(head.magic, IMG_MAGIC, sizeof(head.magic)))
+		return fail(ctx, -EBADMSG, "not a ckpt image (bad magic)");
+	if (head.format_version > IMG_FORMAT_VERSION)
+		return fail(ctx, -EPROTONOSUPPORT,
+			    "image format version %u is newer than this ckpt understands (%u)",
+			    head.format_version, IMG_FORMAT_VERSION);
+	if (head.format_version < 1)
+		return fail(ctx, -EBADMSG, "image format version %u is invalid", head.format_version);
+	return 0;
+}
+
+static int check_trailer(struct img_reader *r, const Ckpt__Trailer *t, uint64_t digest, uint64_t trailer_off)
+{
+	struct img_tail tail;
+	char extra;
+	int e;
+
+	if (t->image_hash != digest)
+		return fail(r->ctx, -EBADMSG, "image checksum mismatch: the image is damaged");
+	if (t->records != r->records || t->n_index != r->records)
+		return fail(r->ctx, -EBADMSG, "image trailer counts %llu records, read %llu",
+			    (unsigned long long)t->records, (unsigned long long)r->records);
+	e = r_get(r, &tail, sizeof(tail), false);
+	if (e < 0)
+		return e;
+	if (memcmp(tail.magic, IMG_TAIL_MAGIC, sizeof(tail.magic)) || tail.trailer_offset != trailer_off)
+		return fail(r->ctx, -EBADMSG, "image tail is damaged");
+	if (read(r->fd, &extra, 1) > 0)
+		return fail(r->ctx, -EBADMSG, "image has data after its end");
+	r->done = true;
+	return 0;
+}
+
+int img_read_next(struct img_reader *r, uint32_t *type, ProtobufCMessage **msg)
+{
+	uint64_t start = r->off, digest = XXH3_64bits_digest(r->hash);
+	struct img_frame f;
+	ProtobufCMessage *m;
+	int e;
+
+	*msg = NULL;
+	if (r->done)
+		return fail(r->ctx, -EBADMSG, "read past the image trailer");
+	e = r_get(r, &f, sizeof(f), true);
+	if (e < 0)
+		return e;
+	if (f.magic != IMG_REC_MAGIC)
+		return fail(r->ctx, -EBADMSG, "image damaged: no record at offset %llu",
+			    (unsigned long long)start);
+	if (f.type < 1 || f.type > REC_TYPE_MAX)
+		return fail(r->ctx, -EBADMSG, "image damaged: unknown record type %u at offset %llu",
+			    f.type, (unsigned long long)start);
+	if (f.len > IMG_MAX_PAYLOAD)
+		return fail(r->ctx, -EBADMSG, "image damaged: %s record at offset %llu claims %u bytes",
+			    img_rec_name(f.type), (unsigned long long)start, f.len);
+	if (f.len > r->payload_cap) {
+		free(r->payload);
+		r->payload_cap = f.len;
+		r->payload = xcalloc(1, f.len);
+	}
+	e = r_get(r, r->payload, f.len, true);
+	if (e < 0)
+		return e;
+	if (XXH3_64bits_withSeed(r->payload, f.len, f.type) != f.hash)
+		return fail(r->ctx, -EBADMSG, "image damaged: checksum of %s record at offset %llu",
+			    img_rec_name(f.type), (unsigned long long)start);
+	m = protobuf_c_message_unpack(rec_desc[f.type], NULL, f.len, r->payload);
+	if (!m)
+		return fail(r->ctx, -EBADMSG, "image damaged: cannot decode %s record at offset %llu",
+			    img_rec_name(f.type), (unsigned long long)start);
+	r->records++;
+	if (f.type == REC_TRAILER) {
+		r->records--; /* the trailer does not count itself */
+		e = check_trailer(r, (Ckpt__Trailer *)m, digest, start);
+		r->records++;
+		if (e < 0) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			return e;
+		}
+	}
+	if (f.type == REC_PAGES) {
+		const Ckpt__Pages *p = (const Ckpt__Pages *)m;
+
+		if (p->nr_pages == 0 || p->nr_pages > IMG_MAX_CHUNK_PAGES) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			return fail(r->ctx, -EBADMSG, "image damaged: pages record with %u pages", p->nr_pages);
+		}
+	}
+	*type = f.type;
+	*msg = m;
+	return 0;
+}
+
+static int skip_pad(struct img_reader *r)
+{
+	uint8_t pad[PAGE_SIZE];
+	size_t n = PAGE_ALIGN(r->off) - r->off;
+	int e = r_get(r, pad, n, true);
+
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < n; i++)
+		if (pad[i])
+			return fail(r->ctx, -EBADMSG, "image damaged: padding at offset %llu",
+				    (unsigned long long)(r->off - n + i));
+	return 0;
+}
+
+int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst)
+{
+	size_t len = (size_t)p->nr_pages * PAGE_SIZE;
+	int e = skip_pad(r);
+
+	if (e < 0)
+		return e;
+	e = r_get(r, dst, len, false);
+	if (e < 0)
+		return e;
+	if (XXH3_64bits(dst, len) != p->data_hash)
+		return fail(r->ctx, -EBADMSG, "image damaged: checksum of page data at offset %llu",
+			    (unsigned long long)(r->off - len));
+	return 0;
+}
+
+int img_skip_page_data(struct img_reader *r, const Ckpt__Pages *p)
+{
+	_cleanup_free_ void *buf = malloc((size_t)p->nr_pages * PAGE_SIZE);
+
+	if (!buf)
+		return -ENOMEM;
+	return img_read_page_data(r, p, buf);
+}
+
+void img_reader_close(struct img_reader *r)
+{
+	if (r->hash)
+		XXH3_freeState(r->hash);
+	free(r->payload);
+	r->hash = NULL;
+	r->payload = NULL;
+}
+
+void img_free_msg(ProtobufCMessage *msg)
+{
+	if (msg)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}

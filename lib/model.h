@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The in-memory form of an image: the records of every kind, as decoded
+ * protobuf messages or as messages built by the dumper. Dump fills one and
+ * writes it; restore and info read one and validate it.
+ */
+#ifndef CKPT_MODEL_H
+#define CKPT_MODEL_H
+
+#include "internal.h"
+#include "ckpt.pb-c.h"
+
+/* Everything built for one image is allocated here and freed at once. */
+struct arena_block {
+	struct arena_block *next;
+	max_align_t data[];
+};
+
+struct arena {
+	struct arena_block *blocks;
+};
+
+void *arena_alloc(struct arena *a, size_t size);
+char *arena_strdup(struct arena *a, const char *s);
+void arena_free(struct arena *a);
+
+#define DEFINE_LIST(name, type) \
+	struct name {           \
+		type **v;       \
+		size_t n, cap;  \
+	}
+DEFINE_LIST(proc_list, Ckpt__Process);
+DEFINE_LIST(thread_list, Ckpt__Thread);
+DEFINE_LIST(vma_list, Ckpt__Vma);
+DEFINE_LIST(file_list, Ckpt__File);
+DEFINE_LIST(fd_list, Ckpt__Fd);
+DEFINE_LIST(shmem_list, Ckpt__Shmem);
+DEFINE_LIST(msg_list, ProtobufCMessage);
+
+#define LIST_PUSH(list, item) (*(__typeof__((list)->v))array_push(&(list)->v, &(list)->n, &(list)->cap, sizeof(*(list)->v)) = (item))
+
+struct model {
+	struct arena arena;
+	Ckpt__Header *header;
+	struct proc_list procs;
+	struct thread_list threads;
+	struct vma_list vmas;
+	struct file_list files;
+	struct fd_list fds;
+	struct shmem_list shmems;
+	struct msg_list owned; /* decoded messages to free */
+};
+
+void model_free(struct model *m);
+Ckpt__Process *model_proc(const struct model *m, uint32_t pid);
+Ckpt__File *model_file(const struct model *m, uint64_t id);
+Ckpt__Shmem *model_shmem(const struct model *m, uint64_t id);
+
+/* Reads all records before the page data, checking every reference. */
+struct img_reader;
+int model_read(struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint32_t *first_type,
+	       ProtobufCMessage **first_msg);
+int model_validate(const struct model *m, struct ckpt_ctx *ctx);
+
+#endif

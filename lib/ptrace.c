@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+/* PTRACE_SEIZE/INTERRUPT stops and system calls run inside a stopped thread. */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "ptrace.h"
+
+int thread_wait_stop(pid_t tid, int *status)
+{
+	for (;;) {
+		pid_t r = waitpid(tid, status, __WALL);
+
+		if (r == tid)
+			return 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r < 0 ? -errno : -ECHILD;
+	}
+}
+
+int thread_seize(struct ckpt_ctx *ctx, pid_t tid, enum seize_state *state)
+{
+	int status, r;
+
+	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) < 0)
+		return errno == ESRCH ? -ESRCH
+				      : fail(ctx, -errno, "tid %d: cannot seize: %s%s", tid, strerror(errno),
+					     errno == EPERM ? " (traced by another tracer, or not permitted)" : "");
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
+		return fail(ctx, -errno, "tid %d: PTRACE_INTERRUPT: %s", tid, strerror(errno));
+	for (;;) {
+		r = thread_wait_stop(tid, &status);
+		if (r < 0)
+			return r == -ECHILD ? -ESRCH : fail(ctx, r, "tid %d: wait: %s", tid, strerror(-r));
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return -ESRCH;
+		if (!WIFSTOPPED(status))
+			continue;
+		if ((status >> 16) == PTRACE_EVENT_STOP) {
+			int sig = WSTOPSIG(status);
+
+			*state = (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+					 ? SEIZED_STOPPED : SEIZED_RUNNING;
+			return 0;
+		}
+		/*
+		 * A signal-delivery stop came before our interrupt: let the
+		 * signal go on as it would have, our interrupt stays pending.
+		 */
+		if (ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(status)) < 0)
+			return fail(ctx, -errno, "tid %d: PTRACE_CONT: %s", tid, strerror(errno));
+	}
+}
+
+int thread_detach(pid_t tid, int sig)
+{
+	return ptrace(PTRACE_DETACH, tid, 0, sig) < 0 ? -errno : 0;
+}
+
+static bool find_in_range(int memfd, uint64_t start, uint64_t end, uint64_t *ip)
+{
+	uint8_t buf[8192];
+
+	while (start < end) {
+		size_t n = end - start < sizeof(buf) ? end - start : sizeof(buf);
+		ssize_t r = pread(memfd, buf, n, (off_t)start);
+
+		if (r < 2)
+			return false;
+		for (ssize_t i = 0; i + 1 < r; i++)
+			if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
+				*ip = start + (uint64_t)i;
+				return true;
+			}
+		start += (uint64_t)r - 1;
+	}
+	return false;
+}
+
+int find_syscall_insn(struct ckpt_ctx *ctx, pid_t pid, uint64_t *ip)
+{
+	char path[64], line[512];
+	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_close_ int memfd = -1;
+	int pass;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	memfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (memfd < 0)
+		return fail(ctx, -errno, "pid %d: open %s: %s", pid, path, strerror(errno));
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	/* The vDSO first: running code there changes no page of the target. */
+	for (pass = 0; pass < 2; pass++) {
+		f = fopen(path, "re");
+		if (!f)
+			return fail(ctx, -errno, "pid %d: open %s: %s", pid, path, strerror(errno));
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long long s, e;
+			char perms[8];
+
+			if (sscanf(line, "%llx-%llx %7s", &s, &e, perms) != 3 || perms[2] != 'x')
+				continue;
+			if (s >= 0xffffffffff600000ULL)
+				continue; /* vsyscall: emulated, no real syscall there */
+			if ((pass == 0) != (strstr(line, "[vdso]") != NULL))
+				continue;
+			if (find_in_range(memfd, s, e, ip))
+				return 0;
+		}
+		fclose(f);
+		f = NULL;
+	}
+	return fail(ctx, -ENOENT, "pid %d: no syscall instruction found in executable memory", pid);
+}
+
+int remote_begin(struct remote *rm, struct ckpt_ctx *ctx, pid_t tid, uint64_t syscall_ip)
+{
+	uint64_t all = ~0ULL;
+
+	memset(rm, 0, sizeof(*rm));
+	rm->ctx = ctx;
+	rm->tid = tid;
+	rm->syscall_ip = syscall_ip;
+	if (ptrace(PTRACE_GETREGS, tid, 0, &rm->saved) < 0)
+		return fail(ctx, -errno, "tid %d: PTRACE_GETREGS: %s", tid, strerror(errno));
+	if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(uint64_t), &rm->saved_mask) < 0)
+		return fail(ctx, -errno, "tid %d: PTRACE_GETSIGMASK: %s", tid, strerror(errno));
+	/* No signal may be delivered while we borrow the thread. */
+	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(uint64_t), &all) < 0)
+		return fail(ctx, -errno, "tid %d: PTRACE_SETSIGMASK: %s", tid, strerror(errno));
+	rm->active = true;
+	return 0;
+}
+
+static int wait_syscall_stop(struct remote *rm, const char *what)
+{
+	int status, r;
+
+	for (;;) {
+		if (ptrace(PTRACE_SYSCALL, rm->tid, 0, 0) < 0)
+			return fail(rm->ctx, -errno, "tid %d: PTRACE_SYSCALL: %s", rm->tid, strerror(errno));
+		r = thread_wait_stop(rm->tid, &status);
+		if (r < 0)
+			return fail(rm->ctx, r, "tid %d: waiting for %s: %s", rm->tid, what, strerror(-r));
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return fail(rm->ctx, -ESRCH, "tid %d: died during an injected system call", rm->tid);
+		if (WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80))
+			return 0;
+		if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP)
+			continue; /* a stray interrupt stop: go on */
+		return fail(rm->ctx, -EIO, "tid %d: unexpected stop 0x%x during an injected system call",
+			    rm->tid, status);
+	}
+}
+
+int remote_syscall(struct remote *rm, long *ret, long nr, uint64_t a1, uint64_t a2,
+		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	struct user_regs_struct regs = rm->saved;
+	int r;
+
+	regs.rip = rm->syscall_ip;
+	regs.rax = (uint64_t)nr;
+	regs.orig_rax = (uint64_t)-1; /* no restart of what the thread was doing */
+	regs.rdi = a1;
+	regs.rsi = a2;
+	regs.rdx = a3;
+	regs.r10 = a4;
+	regs.r8 = a5;
+	regs.r9 = a6;
+	if (ptrace(PTRACE_SETREGS, rm->tid, 0, &regs) < 0)
+		return fail(rm->ctx, -errno, "tid %d: PTRACE_SETREGS: %s", rm->tid, strerror(errno));
+	r = wait_syscall_stop(rm, "syscall entry");
+	if (r < 0)
+		return r;
+	r = wait_syscall_stop(rm, "syscall exit");
+	if (r < 0)
+		return r;
+	if (ptrace(PTRACE_GETREGS, rm->tid, 0, &regs) < 0)
+		return fail(rm->ctx, -errno, "tid %d: PTRACE_GETREGS: %s", rm->tid, strerror(errno));
+	*ret = (long)regs.rax;
+	return 0;
+}
+
+int remote_end(struct remote *rm)
+{
+	int status, r;
+
+	if (!rm->active)
+		return 0;
+	rm->active = false;
+	if (ptrace(PTRACE_SETREGS, rm->tid, 0, &rm->saved) < 0)
+		return fail(rm->ctx, -errno, "tid %d: restoring registers: %s", rm->tid, strerror(errno));
+	/*
+	 * Leave the syscall-exit stop for an interrupt stop: on the way there
+	 * the kernel takes the signal path, which is where it restarts a
+	 * system call the thread was in when we seized it.
+	 */
+	if (ptrace(PTRACE_INTERRUPT, rm->tid, 0, 0) < 0 || ptrace(PTRACE_CONT, rm->tid, 0, 0) < 0)
+		return fail(rm->ctx, -errno, "tid %d: re-stopping: %s", rm->tid, strerror(errno));
+	for (;;) {
+		r = thread_wait_stop(rm->tid, &status);
+		if (r < 0)
+			return fail(rm->ctx, r, "tid %d: re-stopping: %s", rm->tid, strerror(-r));
+		if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP)
+			break;
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return fail(rm->ctx, -ESRCH, "tid %d: died", rm->tid);
+		if (ptrace(PTRACE_CONT, rm->tid, 0, WIFSTOPPED(status) && !(status >> 16) ? WSTOPSIG(status) : 0) < 0)
+			return fail(rm->ctx, -errno, "tid %d: re-stopping: %s", rm->tid, strerror(errno));
+	}
+	/* Signals that came meanwhile stay pending until the thread runs again. */
+	if (ptrace(PTRACE_SETSIGMASK, rm->tid, sizeof(uint64_t), &rm->saved_mask) < 0)
+		return fail(rm->ctx, -errno, "tid %d: restoring the signal mask: %s", rm->tid, strerror(errno));
+	return 0;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stopping threads with PTRACE_SEIZE/INTERRUPT and running system calls
+ * inside them, for the few pieces of state only a process can read about
+ * itself (signal handlers, sigaltstack, clear_child_tid, brk, ...).
+ */
+#ifndef CKPT_PTRACE_H
+#define CKPT_PTRACE_H
+
+#include <sys/user.h>
+
+#include "internal.h"
+
+enum seize_state {
+	SEIZED_RUNNING = 0,   /* was running or sleeping */
+	SEIZED_STOPPED = 1,   /* was in group stop (SIGSTOP and friends) */
+};
+
+/* Seizes tid and waits until it is stopped by PTRACE_INTERRUPT. */
+int thread_seize(struct ckpt_ctx *ctx, pid_t tid, enum seize_state *state);
+/* Waits for the next ptrace stop of tid; returns the wait status. */
+int thread_wait_stop(pid_t tid, int *status);
+int thread_detach(pid_t tid, int sig);
+
+/*
+ * A system call run inside a stopped thread. The thread's registers and
+ * signal mask are saved by remote_begin and put back by remote_end, which
+ * also leaves it in an interrupt stop so an interrupted system call of the
+ * target restarts as the kernel would have restarted it.
+ */
+struct remote {
+	struct ckpt_ctx *ctx;
+	pid_t tid;
+	uint64_t syscall_ip;  /* address of a `syscall` instruction */
+	struct user_regs_struct saved;
+	uint64_t saved_mask;
+	bool active;
+};
+
+/* Finds an executable `syscall` instruction in pid (its vDSO first). */
+int find_syscall_insn(struct ckpt_ctx *ctx, pid_t pid, uint64_t *ip);
+int remote_begin(struct remote *rm, struct ckpt_ctx *ctx, pid_t tid, uint64_t syscall_ip);
+int remote_syscall(struct remote *rm, long *ret, long nr, uint64_t a1, uint64_t a2,
+		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
+int remote_end(struct remote *rm);
+
+#endif

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+/* Regular files and directories, reopened by path at the same offset. */
+#include <fcntl.h>
+
+#include "res.h"
+
+static bool path_match(const struct fd_desc *fd)
+{
+	return (S_ISREG(fd->st.st_mode) || S_ISDIR(fd->st.st_mode)) && fd->link[0] == '/';
+}
+
+static int path_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, const struct fd_desc *fd,
+		     Ckpt__File *f, struct arena *a)
+{
+	(void)opts;
+	if (strstr(fd->link, " (deleted)"))
+		return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: file %s was unlinked; unlinked files are not supported yet",
+			    fd->pid, fd->fd, fd->link);
+	f->path = arena_strdup(a, fd->link);
+	f->has_mtime_ns = true;
+	f->mtime_ns = (uint64_t)fd->st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)fd->st.st_mtim.tv_nsec;
+	return 0;
+}
+
+static int path_open(struct ckpt_ctx *ctx, const Ckpt__File *f, const struct ckpt_restore_opts *opts, int *out)
+{
+	int flags = (int)f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
+	struct stat st;
+	int fd;
+
+	(void)opts;
+	if (!f->path || f->path[0] != '/')
+		return fail(ctx, -EBADMSG, "file %llu: no absolute path", (unsigned long long)f->id);
+	if (f->flags & O_PATH)
+		flags = O_PATH;
+	fd = open(f->path, flags | O_CLOEXEC);
+	if (fd < 0)
+		return fail(ctx, -errno, "file %s: cannot open: %s", f->path, strerror(errno));
+	if (fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != (f->mode & S_IFMT)) {
+		close(fd);
+		return fail(ctx, -ESTALE, "file %s: is no longer the same kind of file", f->path);
+	}
+	if (!(f->flags & O_PATH) && S_ISREG(st.st_mode) && f->pos &&
+	    lseek(fd, (off_t)f->pos, SEEK_SET) != (off_t)f->pos) {
+		close(fd);
+		return fail(ctx, -errno, "file %s: cannot seek to %llu: %s", f->path, (unsigned long long)f->pos,
+			    strerror(errno));
+	}
+	*out = fd;
+	return 0;
+}
+
+const struct res_ops res_path = {
+	.name = "file",
+	.kind = FILE_KIND_PATH,
+	.match = path_match,
+	.dump = path_dump,
+	.open = path_open,
+};

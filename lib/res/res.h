@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The registry of resource kinds. Each kind of open file lives in one file
+ * under lib/res/ with one ops struct; adding a kind is that file and one
+ * line in registry.c.
+ */
+#ifndef CKPT_RES_H
+#define CKPT_RES_H
+
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "../model.h"
+
+/* File.kind values; stable, they are in images. */
+enum file_kind {
+	FILE_KIND_PATH = 1,   /* regular file or directory reopened by path */
+	FILE_KIND_CHARDEV = 2, /* /dev/null, /dev/zero, /dev/random, ... */
+	FILE_KIND_TTY = 3,    /* the caller's terminal (--shell-job) */
+};
+
+/* What the dumper knows of one descriptor before a kind takes it. */
+struct fd_desc {
+	pid_t pid;
+	int fd;
+	struct stat st;
+	char link[PATH_MAX];  /* readlink of /proc/PID/fd/FD */
+	uint32_t flags;       /* open flags without O_CLOEXEC */
+	uint64_t pos;
+	bool cloexec;
+};
+
+struct res_ops {
+	const char *name;
+	enum file_kind kind;
+	bool (*match)(const struct fd_desc *fd);
+	/* Fills f (id and kind are set by the caller). */
+	int (*dump)(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, const struct fd_desc *fd,
+		    Ckpt__File *f, struct arena *a);
+	/* Opens the file description again; the result may be any fd number. */
+	int (*open)(struct ckpt_ctx *ctx, const Ckpt__File *f, const struct ckpt_restore_opts *opts, int *fd);
+};
+
+const struct res_ops *res_by_kind(uint32_t kind);
+const struct res_ops *res_for_fd(const struct fd_desc *fd);
+
+/* Describes an unsupported descriptor: "pipe", "socket", "io_uring", ... */
+const char *fd_kind_name(const struct fd_desc *fd, char *buf, size_t len);
+
+extern const struct res_ops res_path;
+extern const struct res_ops res_chardev;
+extern const struct res_ops res_tty;
+
+#endif
