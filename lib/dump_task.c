@@ -258,6 +258,7 @@ static int dump_thread_regs(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
 
 	if (ptrace(PTRACE_GETREGS, tid, 0, regs) < 0)
 		return fail(d->ctx, -errno, "tid %d: PTRACE_GETREGS: %s", tid, strerror(errno));
+	pr_debug(d->ctx, "tid %d: rip 0x%llx rsp 0x%llx rax 0x%llx orig 0x%llx", tid, regs->rip, regs->rsp, regs->rax, regs->orig_rax);
 	t->gpregs.data = (uint8_t *)regs;
 	t->gpregs.len = sizeof(*regs);
 	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0)
@@ -331,8 +332,6 @@ static int collect_threads(struct dump *d, struct dproc *dp)
 			r = r ? r : r2;
 		}
 		if (r == 0)
-			r = dump_thread_regs(d, dp, t);
-		if (r == 0)
 			LIST_PUSH(&d->m.threads, t);
 	}
 	if (scratch) {
@@ -340,7 +339,11 @@ static int collect_threads(struct dump *d, struct dproc *dp)
 		r = r ? r : r2;
 	}
 	r2 = remote_end(&rm);
-	return r ? r : r2;
+	r = r ? r : r2;
+	/* Registers only now: every thread is back in its own state. */
+	for (size_t i = d->m.threads.n - dp->nr_tids; r == 0 && i < d->m.threads.n; i++)
+		r = dump_thread_regs(d, dp, d->m.threads.v[i]);
+	return r;
 }
 
 static int read_int_file(pid_t pid, const char *name, long long *v, int base)

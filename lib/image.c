@@ -90,10 +90,9 @@ int img_write_msg(struct img_writer *w, enum img_rec_type type, const ProtobufCM
 
 int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt)
 {
-	size_t len = protobuf_c_message_get_packed_size(&pages->base);
-	_cleanup_free_ uint8_t *buf = xcalloc(1, len);
+	_cleanup_free_ uint8_t *buf = NULL;
 	XXH3_state_t *h = XXH3_createState();
-	size_t pad, total = 0;
+	size_t len, pad, total = 0;
 	int r;
 
 	if (!h)
@@ -107,6 +106,8 @@ int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec
 	XXH3_freeState(h);
 	if (total != (size_t)pages->nr_pages * PAGE_SIZE)
 		return fail(w->ctx, -EINVAL, "pages record: %zu bytes for %u pages", total, pages->nr_pages);
+	len = protobuf_c_message_get_packed_size(&pages->base);
+	buf = xcalloc(1, len);
 	protobuf_c_message_pack(&pages->base, buf);
 	r = w_frame(w, REC_PAGES, buf, len);
 	if (r < 0)

@@ -153,7 +153,8 @@ static void unmap_all_but_block(struct rst_args *a)
 	uint64_t end = a->block_start + a->block_len;
 
 	CHECK(a, sys2(__NR_munmap, 0, a->block_start), STEP_UNMAP, 0);
-	CHECK(a, sys2(__NR_munmap, end, TASK_END - end), STEP_UNMAP, end);
+	if (end < TASK_END)
+		CHECK(a, sys2(__NR_munmap, end, TASK_END - end), STEP_UNMAP, end);
 }
 
 static void madvise_vma(struct rst_args *a, const struct rst_vma *v)

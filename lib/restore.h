@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Restore: the coordinator (restore.c) validates the image, opens what the
+ * processes share and creates the root; every process then runs the task
+ * stage (restore_task.c), which forks its own children with their original
+ * pids and jumps into the freestanding restorer (pie/). The coordinator
+ * fills memory, and at the end sets registers through ptrace and unmaps the
+ * restorer (restore_finish.c).
+ */
+#ifndef CKPT_RESTORE_H
+#define CKPT_RESTORE_H
+
+#include <sys/user.h>
+
+#include "image.h"
+#include "model.h"
+#include "restorer.h"
+
+struct rproc {
+	Ckpt__Process *p;
+	Ckpt__Thread **threads;    /* threads[0] is the main thread */
+	size_t nr_threads;
+	Ckpt__Vma **vmas;
+	size_t nr_vmas;
+	Ckpt__Fd **fds;
+	size_t nr_fds;
+	size_t *children;          /* indices into restore.procs */
+	size_t nr_children;
+	pid_t parent_pid;          /* who must be our parent while restoring */
+	uint64_t block_start, block_len;
+	int stage;                 /* last rst_stage reported */
+};
+
+struct restore {
+	struct ckpt_ctx *ctx;
+	const struct ckpt_restore_opts *opts;
+	struct model m;
+	struct img_reader r;
+	struct rproc *procs;
+	size_t nr_procs;
+	size_t root;
+	int *file_fds;             /* per m.files: the open file description */
+	int *map_fds;              /* per m.files: an fd to mmap, or -1 */
+	int *shmem_fds;            /* per m.shmems */
+	int report_rd, report_wr, go_fd;
+	int ctl_lo;                /* every fd of ours is at or above this */
+	uint64_t own_caps;         /* to know whose credentials must change */
+	bool tracing;
+};
+
+/* restore_task.c: runs in each new process; never returns. */
+void task_main(struct restore *rs, size_t idx) __attribute__((noreturn));
+void task_report(struct restore *rs, pid_t pid, int stage, int err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* restore_finish.c */
+int finish_tree(struct restore *rs);
+void fix_syscall_restart(struct user_regs_struct *regs);
+
+size_t file_index(const struct restore *rs, uint64_t id);
+size_t shmem_index(const struct restore *rs, uint64_t id);
+
+#endif

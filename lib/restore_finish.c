@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The last step of restore, done from outside through ptrace: every thread
+ * is parked in the restorer; we stop it, give it its registers, FPU state
+ * and signal mask, unmap the restorer block, and let it go.
+ */
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include "compat.h"
+#include "ptrace.h"
+#include "restore.h"
+
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+
+/*
+ * A thread stopped inside a system call has -ERESTART* in rax. The kernel
+ * would have restarted the call, or for restart_block calls (nanosleep and
+ * friends) run restart_syscall, which a new process cannot continue: as the
+ * kernel does after a handled signal, those return EINTR.
+ */
+void fix_syscall_restart(struct user_regs_struct *regs)
+{
+	if ((int64_t)regs->orig_rax >= 0) {
+		switch ((int64_t)regs->rax) {
+		case -ERESTARTSYS:
+		case -ERESTARTNOINTR:
+		case -ERESTARTNOHAND:
+			regs->rax = regs->orig_rax;
+			regs->rip -= 2;
+			break;
+		case -ERESTART_RESTARTBLOCK:
+			regs->rax = (uint64_t)-EINTR;
+			break;
+		}
+	}
+	regs->orig_rax = (uint64_t)-1;
+}
+
+static int interrupt(struct ckpt_ctx *ctx, pid_t tid)
+{
+	int status, r;
+
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
+		return fail(ctx, -errno, "tid %d: PTRACE_INTERRUPT: %s", tid, strerror(errno));
+	for (;;) {
+		r = thread_wait_stop(tid, &status);
+		if (r < 0)
+			return fail(ctx, r, "tid %d: waiting for it to stop: %s", tid, strerror(-r));
+		if (!WIFSTOPPED(status))
+			return fail(ctx, -ESRCH, "tid %d: died while restoring (status 0x%x)", tid, status);
+		if ((status >> 16) == PTRACE_EVENT_STOP)
+			return 0;
+		/* A signal came: keep it pending for later, it is blocked anyway. */
+		if (ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(status)) < 0)
+			return fail(ctx, -errno, "tid %d: PTRACE_CONT: %s", tid, strerror(errno));
+	}
+}
+
+static int find_block(struct ckpt_ctx *ctx, pid_t pid, uint64_t ip, uint64_t *start, uint64_t *end)
+{
+	char path[64], line[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return fail(ctx, -errno, "pid %d: %s: %s", pid, path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+
+		if (sscanf(line, "%llx-%llx", &s, &e) == 2 && ip >= s && ip < e) {
+			*start = s;
+			*end = e;
+			fclose(f);
+			return 0;
+		}
+	}
+	fclose(f);
+	return fail(ctx, -EFAULT, "pid %d: restorer block not found", pid);
+}
+
+static int unmap_block(struct restore *rs, struct rproc *rp)
+{
+	pid_t pid = (pid_t)rp->p->pid;
+	struct user_regs_struct regs;
+	struct remote rm;
+	uint64_t s = 0, e = 0;
+	long ret;
+	int r;
+
+	if (ptrace(PTRACE_GETREGS, pid, 0, &regs) < 0)
+		return fail(rs->ctx, -errno, "pid %d: PTRACE_GETREGS: %s", pid, strerror(errno));
+	r = find_block(rs->ctx, pid, regs.rip, &s, &e);
+	if (r < 0)
+		return r;
+	r = remote_begin(&rm, rs->ctx, pid, s + RST_SYSCALL_OFFSET);
+	if (r < 0)
+		return r;
+	r = remote_syscall(&rm, &ret, SYS_munmap, s, e - s, 0, 0, 0, 0);
+	if (r == 0 && ret < 0)
+		r = fail(rs->ctx, (int)ret, "pid %d: unmapping the restorer: %s", pid, strerror((int)-ret));
+	rm.active = false; /* its old registers are of no use: the final ones follow */
+	return r;
+}
+
+static int set_thread_state(struct restore *rs, const Ckpt__Thread *t)
+{
+	pid_t tid = (pid_t)t->tid;
+	struct user_regs_struct regs;
+	uint8_t xs[64 * 1024] __attribute__((aligned(64)));
+	struct iovec iov = { xs, sizeof(xs) };
+
+	memcpy(&regs, t->gpregs.data, sizeof(regs));
+	fix_syscall_restart(&regs);
+	pr_debug(rs->ctx, "tid %d: rip 0x%llx rsp 0x%llx rax 0x%llx", tid, regs.rip, regs.rsp, regs.rax);
+	if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0)
+		return fail(rs->ctx, -errno, "tid %d: setting registers: %s", tid, strerror(errno));
+	/* The kernel wants its own XSAVE size; the image may have another. */
+	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0)
+		return fail(rs->ctx, -errno, "tid %d: reading the XSAVE area: %s", tid, strerror(errno));
+	memcpy(xs, t->xsave.data, t->xsave.len < iov.iov_len ? t->xsave.len : iov.iov_len);
+	if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) < 0)
+		return fail(rs->ctx, -errno, "tid %d: setting the XSAVE area: %s", tid, strerror(errno));
+	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(uint64_t), &t->sigmask) < 0)
+		return fail(rs->ctx, -errno, "tid %d: setting the signal mask: %s", tid, strerror(errno));
+	return 0;
+}
+
+static int finish_process(struct restore *rs, struct rproc *rp)
+{
+	int r;
+
+	for (size_t i = 0; i < rp->nr_threads; i++) {
+		r = interrupt(rs->ctx, (pid_t)rp->threads[i]->tid);
+		if (r < 0)
+			return r;
+	}
+	r = unmap_block(rs, rp);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < rp->nr_threads; i++) {
+		r = set_thread_state(rs, rp->threads[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int finish_tree(struct restore *rs)
+{
+	int r;
+
+	for (size_t i = 0; i < rs->nr_procs; i++) {
+		if (rs->procs[i].p->state == 1)
+			continue;
+		r = finish_process(rs, &rs->procs[i]);
+		if (r < 0)
+			return r;
+	}
+	if (fail_point(rs->ctx, "restore-finish"))
+		return fail(rs->ctx, -EIO, "restore: injected failure before the tree runs");
+	for (size_t i = 0; i < rs->nr_procs; i++) {
+		struct rproc *rp = &rs->procs[i];
+
+		for (size_t k = 0; k < rp->nr_threads; k++) {
+			int sig = (k == 0 && rp->p->state == 2) ? SIGSTOP : 0;
+
+			thread_detach((pid_t)rp->threads[k]->tid, sig);
+		}
+	}
+	rs->tracing = false;
+	return 0;
+}

@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The task stage: code that runs in every restored process while it is
+ * still a copy of ckpt. It puts the process in its session and group,
+ * creates its children with their pids, sets up descriptors and settings
+ * that libc can set, builds the restorer block and jumps into it.
+ */
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "compat.h"
+#include "mem.h"
+#include "restore.h"
+
+extern const char restorer_blob[], restorer_blob_end[];
+
+void task_report(struct restore *rs, pid_t pid, int stage, int err, const char *fmt, ...)
+{
+	struct rst_report r = { .pid = pid, .stage = stage, .err = err };
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(r.msg, sizeof(r.msg), fmt, ap);
+		va_end(ap);
+	}
+	if (write(rs->report_wr, &r, sizeof(r)) < 0)
+		_exit(71);
+}
+
+#define TASK_FAIL(rs, pid, err, ...)                                  \
+	do {                                                          \
+		task_report(rs, pid, RST_ERROR, err, __VA_ARGS__);    \
+		_exit(70);                                            \
+	} while (0)
+
+static pid_t clone_with_pid(pid_t pid, uint32_t exit_signal)
+{
+	uint64_t tid = (uint64_t)pid;
+	struct ckpt_clone_args ca = {
+		.exit_signal = exit_signal,
+		.set_tid = (uint64_t)&tid,
+		.set_tid_size = 1,
+	};
+
+	return (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+}
+
+static void __attribute__((noreturn)) become_zombie(const Ckpt__Process *p)
+{
+	int st = (int)p->exit_code;
+
+	if (WIFSIGNALED(st)) {
+		sigset_t all;
+
+		signal(WTERMSIG(st), SIG_DFL);
+		sigfillset(&all);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
+		prctl(PR_SET_DUMPABLE, 0); /* no core file for a replayed death */
+		kill(getpid(), WTERMSIG(st));
+	}
+	_exit(WEXITSTATUS(st));
+}
+
+static void set_session(struct restore *rs, const Ckpt__Process *p)
+{
+	pid_t pid = (pid_t)p->pid;
+
+	if (p->sid == p->pid && setsid() < 0)
+		TASK_FAIL(rs, pid, -errno, "pid %d: setsid: %s", pid, strerror(errno));
+	if (p->pgid == p->pid && getpgrp() != pid && setpgid(0, 0) < 0)
+		TASK_FAIL(rs, pid, -errno, "pid %d: setpgid: %s", pid, strerror(errno));
+}
+
+/* A group led by another process: its leader may not have made it yet. */
+static void join_group(struct restore *rs, const Ckpt__Process *p)
+{
+	pid_t pid = (pid_t)p->pid;
+
+	if (p->pgid == p->pid || (pid_t)p->pgid == getpgrp() || !model_proc(&rs->m, p->pgid))
+		return;
+	for (int i = 0; i < 2000; i++) {
+		if (setpgid(0, (pid_t)p->pgid) == 0)
+			return;
+		usleep(1000);
+	}
+	TASK_FAIL(rs, pid, -errno, "pid %d: cannot join process group %u: %s", pid, p->pgid, strerror(errno));
+}
+
+static void make_children(struct restore *rs, struct rproc *rp)
+{
+	for (size_t i = 0; i < rp->nr_children; i++) {
+		struct rproc *c = &rs->procs[rp->children[i]];
+		pid_t got = clone_with_pid((pid_t)c->p->pid, c->p->exit_signal);
+
+		if (got == 0)
+			task_main(rs, rp->children[i]);
+		if (got < 0)
+			TASK_FAIL(rs, (pid_t)rp->p->pid, -errno, "pid %u: cannot create child with pid %u: %s",
+				  rp->p->pid, c->p->pid, strerror(errno));
+	}
+	/* Zombies must be dead before we go on; their SIGCHLD is not ours to keep. */
+	for (size_t i = 0; i < rp->nr_children; i++) {
+		struct rproc *c = &rs->procs[rp->children[i]];
+		siginfo_t si;
+
+		if (c->p->state == 1)
+			waitid(P_PID, (id_t)c->p->pid, &si, WEXITED | WNOWAIT);
+	}
+	{
+		sigset_t chld;
+		struct timespec zero = { 0, 0 };
+
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		while (sigtimedwait(&chld, NULL, &zero) == SIGCHLD)
+			;
+	}
+}
+
+static void install_fds(struct restore *rs, struct rproc *rp)
+{
+	pid_t pid = (pid_t)rp->p->pid;
+	int next = 0;
+
+	for (size_t i = 0; i < rp->nr_fds; i++) {
+		const Ckpt__Fd *fd = rp->fds[i];
+		int src = rs->file_fds[file_index(rs, fd->file_id)];
+
+		if (dup3(src, (int)fd->fd, fd->cloexec ? O_CLOEXEC : 0) < 0)
+			TASK_FAIL(rs, pid, -errno, "pid %d fd %u: %s", pid, fd->fd, strerror(errno));
+	}
+	/* Close what the image does not have below our own fds: fds are sorted. */
+	for (size_t i = 0; i < rp->nr_fds; i++) {
+		if ((int)rp->fds[i]->fd > next)
+			syscall(SYS_close_range, next, rp->fds[i]->fd - 1, 0);
+		next = (int)rp->fds[i]->fd + 1;
+	}
+	if (next < rs->ctl_lo)
+		syscall(SYS_close_range, next, rs->ctl_lo - 1, 0);
+}
+
+static void set_fs(struct restore *rs, const Ckpt__Process *p)
+{
+	pid_t pid = (pid_t)p->pid;
+	const Ckpt__File *root = model_file(&rs->m, p->root_file_id);
+
+	if (root->path && strcmp(root->path, "/") && chroot(root->path) < 0)
+		TASK_FAIL(rs, pid, -errno, "pid %d: chroot %s: %s", pid, root->path, strerror(errno));
+	if (fchdir(rs->file_fds[file_index(rs, p->cwd_file_id)]) < 0)
+		TASK_FAIL(rs, pid, -errno, "pid %d: chdir: %s", pid, strerror(errno));
+	umask(p->umask);
+}
+
+static void set_settings(struct restore *rs, const Ckpt__Process *p)
+{
+	pid_t pid = (pid_t)p->pid;
+	struct sched_param sp = { .sched_priority = (int)p->sched_priority };
+	char buf[32];
+	int fd;
+
+	if (personality(p->personality) < 0)
+		TASK_FAIL(rs, pid, -errno, "pid %d: personality 0x%x: %s", pid, p->personality, strerror(errno));
+	if (setpriority(PRIO_PROCESS, 0, p->nice) < 0)
+		TASK_FAIL(rs, pid, -errno, "pid %d: nice %d: %s", pid, p->nice, strerror(errno));
+	if (sched_setscheduler(0, (int)p->sched_policy, &sp) < 0)
+		TASK_FAIL(rs, pid, -errno, "pid %d: scheduler policy %u: %s", pid, p->sched_policy, strerror(errno));
+	/* CPUs the image had may not exist here: keep ours then. */
+	if (p->cpu_affinity.len)
+		sched_setaffinity(0, p->cpu_affinity.len, (cpu_set_t *)p->cpu_affinity.data);
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		int n = snprintf(buf, sizeof(buf), "%d", p->oom_score_adj);
+
+		/* Lowering it needs CAP_SYS_RESOURCE; restore checked and warned. */
+		if (write(fd, buf, (size_t)n) < 0 && errno != EACCES && errno != EPERM)
+			TASK_FAIL(rs, pid, -errno, "pid %d: oom_score_adj: %s", pid, strerror(errno));
+		close(fd);
+	}
+	for (size_t i = 0; i < p->n_sigactions; i++) {
+		const Ckpt__SigAction *sa = p->sigactions[i];
+		uint64_t ks[4] = { sa->handler, sa->flags, sa->restorer, sa->mask };
+
+		if (sa->sig == SIGKILL || sa->sig == SIGSTOP)
+			continue;
+		if (syscall(SYS_rt_sigaction, sa->sig, ks, NULL, 8) < 0)
+			TASK_FAIL(rs, pid, -errno, "pid %d: sigaction %u: %s", pid, sa->sig, strerror(errno));
+	}
+}
+
+/* Drops glibc's rseq registration: its area is about to be unmapped. */
+static void unregister_rseq(void)
+{
+	extern const ptrdiff_t __rseq_offset __attribute__((weak));
+	extern const unsigned int __rseq_size __attribute__((weak));
+	static const unsigned sizes[] = { 32, 20 };
+	char *area;
+
+	if (!&__rseq_size || !__rseq_size)
+		return;
+	area = (char *)__builtin_thread_pointer() + __rseq_offset;
+	if (syscall(SYS_rseq, area, __rseq_size, 1, 0x53053053) == 0)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+		if (syscall(SYS_rseq, area, sizes[i], 1, 0x53053053) == 0)
+			return;
+}
+
+struct range {
+	uint64_t s, e;
+};
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return x->s < y->s ? -1 : x->s > y->s;
+}
+
+/* A free place, in both our layout and the image's, for the restorer block. */
+static uint64_t find_hole(struct rproc *rp, uint64_t len)
+{
+	struct range *r = NULL;
+	size_t n = 0, cap = 0;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "re");
+	uint64_t cand = CKPT_TASK_SIZE;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+
+		if (sscanf(line, "%llx-%llx", &s, &e) == 2 && s < CKPT_TASK_SIZE) {
+			struct range *x = array_push(&r, &n, &cap, sizeof(*r));
+
+			x->s = s;
+			x->e = e;
+		}
+	}
+	if (f)
+		fclose(f);
+	for (size_t i = 0; i < rp->nr_vmas; i++) {
+		struct range *x = array_push(&r, &n, &cap, sizeof(*r));
+
+		x->s = rp->vmas[i]->start;
+		x->e = rp->vmas[i]->end;
+	}
+	qsort(r, n, sizeof(*r), cmp_range);
+	/* Walk down from the top; leave a page between us and anything. */
+	for (size_t i = n; i-- > 0;) {
+		if (r[i].e + PAGE_SIZE <= cand && cand - r[i].e - PAGE_SIZE >= len) {
+			free(r);
+			return (cand - len) & ~(PAGE_SIZE - 1);
+		}
+		if (r[i].s < cand)
+			cand = r[i].s > PAGE_SIZE ? r[i].s - PAGE_SIZE : 0;
+	}
+	free(r);
+	return cand > len + (1UL << 20) ? cand - len : 0;
+}
+
+static int vdso_now(uint64_t cur[3][2], uint32_t *n)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	*n = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+
+		if ((strstr(line, "[vdso]") || strstr(line, "[vvar")) && sscanf(line, "%llx-%llx", &s, &e) == 2 &&
+		    *n < 3) {
+			cur[*n][0] = s;
+			cur[*n][1] = e;
+			(*n)++;
+		}
+	}
+	if (f)
+		fclose(f);
+	return 0;
+}
+
+static void fill_creds(struct restore *rs, struct rst_creds *c, const Ckpt__Creds *src)
+{
+	for (int i = 0; i < 4; i++) {
+		c->uid[i] = src->uid[i];
+		c->gid[i] = src->gid[i];
+		c->change |= src->uid[i] != 0 || src->gid[i] != 0;
+	}
+	c->cap_eff = src->cap_eff;
+	c->cap_prm = src->cap_prm;
+	c->cap_inh = src->cap_inh;
+	c->cap_bnd = src->cap_bnd;
+	c->cap_amb = src->cap_amb;
+	c->securebits = src->securebits;
+	c->no_new_privs = src->no_new_privs;
+	c->change |= src->cap_eff != rs->own_caps || src->cap_prm != rs->own_caps || src->cap_inh ||
+		     src->cap_bnd != rs->own_caps || src->cap_amb || src->securebits || src->no_new_privs;
+}
+
+struct layout {
+	uint64_t args, vmas, threads, sig, groups, auxv, stacks, parking, total;
+};
+
+static uint64_t sigpending_bytes(struct rproc *rp)
+{
+	uint64_t n = rp->p->n_shared_sigpending;
+
+	for (size_t i = 0; i < rp->nr_threads; i++)
+		n += rp->threads[i]->n_sigpending;
+	return n * 128;
+}
+
+static void plan_layout(struct rproc *rp, struct layout *l, uint64_t vdso_len)
+{
+	uint64_t code = PAGE_ALIGN((uint64_t)(restorer_blob_end - restorer_blob));
+
+	l->args = code;
+	l->vmas = PAGE_ALIGN(l->args + sizeof(struct rst_args));
+	l->threads = l->vmas + rp->nr_vmas * sizeof(struct rst_vma);
+	l->sig = l->threads + rp->nr_threads * sizeof(struct rst_thread);
+	l->groups = l->sig + sigpending_bytes(rp);
+	l->auxv = l->groups + 65536 * 4;
+	l->stacks = PAGE_ALIGN(l->auxv + rp->p->mm->auxv.len + 16);
+	l->parking = l->stacks + rp->nr_threads * RST_THREAD_STACK;
+	l->total = PAGE_ALIGN(l->parking + vdso_len);
+}
+
+static void fill_vmas(struct restore *rs, struct rproc *rp, struct rst_args *a, struct rst_vma *out)
+{
+	a->nr_vmas = 0;
+	for (size_t i = 0; i < rp->nr_vmas; i++) {
+		const Ckpt__Vma *v = rp->vmas[i];
+		struct rst_vma *o;
+
+		if (v->kind == CKPT__VMA_KIND__VMA_VDSO || v->kind == CKPT__VMA_KIND__VMA_VVAR ||
+		    v->kind == CKPT__VMA_KIND__VMA_VSYSCALL)
+			continue;
+		o = &out[a->nr_vmas++];
+		o->start = v->start;
+		o->end = v->end;
+		o->pgoff = v->pgoff;
+		o->prot = v->prot;
+		o->flags = v->flags;
+		o->madv = v->madv;
+		o->kind = v->kind;
+		o->fd = -1;
+		if (v->kind == CKPT__VMA_KIND__VMA_FILE)
+			o->fd = rs->map_fds[file_index(rs, v->file_id)];
+		else if (v->kind == CKPT__VMA_KIND__VMA_SHMEM)
+			o->fd = rs->shmem_fds[shmem_index(rs, v->shmem_id)];
+	}
+}
+
+static void fill_threads(struct restore *rs, struct rproc *rp, struct rst_args *a, char *block,
+			 const struct layout *l)
+{
+	struct rst_thread *t = (struct rst_thread *)(block + l->threads);
+	uint64_t sig_off = l->sig;
+
+	a->nr_threads = (uint32_t)rp->nr_threads;
+	for (size_t i = 0; i < rp->nr_threads; i++, t++) {
+		const Ckpt__Thread *src = rp->threads[i];
+
+		t->tid = src->tid;
+		t->clear_child_tid = src->clear_child_tid;
+		t->robust_list = src->robust_list;
+		t->robust_list_len = src->robust_list_len;
+		t->rseq = src->has_rseq ? src->rseq : 0;
+		t->rseq_len = src->rseq_len;
+		t->rseq_sig = src->rseq_sig;
+		t->ss_sp = src->altstack_sp;
+		t->ss_size = src->altstack_size;
+		t->ss_flags = src->altstack_flags;
+		t->stack_top = a->block_start + l->stacks + (i + 1) * RST_THREAD_STACK - 64;
+		snprintf(t->comm, sizeof(t->comm), "%s", src->comm);
+		fill_creds(rs, &t->creds, src->creds);
+		t->nr_sigpending = (uint32_t)src->n_sigpending;
+		t->sigpending_off = sig_off;
+		for (size_t k = 0; k < src->n_sigpending; k++, sig_off += 128)
+			memcpy(block + sig_off, src->sigpending[k].data, 128);
+	}
+	a->nr_shared_sigpending = (uint32_t)rp->p->n_shared_sigpending;
+	a->shared_sigpending_off = sig_off;
+	for (size_t k = 0; k < rp->p->n_shared_sigpending; k++, sig_off += 128)
+		memcpy(block + sig_off, rp->p->shared_sigpending[k].data, 128);
+}
+
+static void fill_mm(struct restore *rs, struct rproc *rp, struct rst_args *a, char *block, const struct layout *l)
+{
+	const Ckpt__MmInfo *mm = rp->p->mm;
+
+	memcpy(block + l->auxv, mm->auxv.data, mm->auxv.len);
+	a->set_mm = 1;
+	a->mm = (struct rst_mm_map){
+		.start_code = mm->start_code, .end_code = mm->end_code,
+		.start_data = mm->start_data, .end_data = mm->end_data,
+		.start_brk = mm->start_brk, .brk = mm->brk, .start_stack = mm->start_stack,
+		.arg_start = mm->arg_start, .arg_end = mm->arg_end,
+		.env_start = mm->env_start, .env_end = mm->env_end,
+		.auxv = a->block_start + l->auxv, .auxv_size = (uint32_t)mm->auxv.len,
+		.exe_fd = (uint32_t)rs->map_fds[file_index(rs, mm->exe_file_id)],
+	};
+}
+
+static void fill_process(struct restore *rs, struct rproc *rp, struct rst_args *a, char *block,
+			 const struct layout *l)
+{
+	const Ckpt__Process *p = rp->p;
+	uint32_t *groups = (uint32_t *)(block + l->groups);
+
+	a->nr_groups = (uint32_t)p->creds->n_groups;
+	a->groups_off = l->groups;
+	memcpy(groups, p->creds->groups, p->creds->n_groups * sizeof(uint32_t));
+	for (int i = 0; i < RST_NR_RLIMITS; i++)
+		a->rlimits[i].set = 0;
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		struct rst_rlimit *rl = &a->rlimits[p->rlimits[i]->resource];
+
+		rl->cur = p->rlimits[i]->cur;
+		rl->max = p->rlimits[i]->max;
+		rl->set = 1;
+	}
+	a->pdeath_signal = p->pdeath_signal;
+	a->dumpable = p->dumpable;
+	a->child_subreaper = p->has_child_subreaper ? p->child_subreaper : 0;
+	fill_mm(rs, rp, a, block, l);
+}
+
+static void __attribute__((noreturn)) enter_restorer(struct restore *rs, struct rproc *rp)
+{
+	pid_t pid = (pid_t)rp->p->pid;
+	uint64_t cur[3][2];
+	uint32_t ncur;
+	struct layout l;
+	struct rst_args *a;
+	char *block;
+	uint64_t addr, vdso_len = 0;
+
+	vdso_now(cur, &ncur);
+	if (ncur)
+		vdso_len = cur[ncur - 1][1] - cur[0][0];
+	plan_layout(rp, &l, vdso_len);
+	addr = find_hole(rp, l.total);
+	if (!addr)
+		TASK_FAIL(rs, pid, -ENOMEM, "pid %d: no room for the restorer", pid);
+	block = mmap((void *)addr, l.total, PROT_READ | PROT_WRITE | PROT_EXEC,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (block == MAP_FAILED)
+		TASK_FAIL(rs, pid, -errno, "pid %d: mapping the restorer at 0x%llx: %s", pid,
+			  (unsigned long long)addr, strerror(errno));
+	memcpy(block, restorer_blob, (size_t)(restorer_blob_end - restorer_blob));
+	a = (struct rst_args *)(block + l.args);
+	a->block_start = (uint64_t)block;
+	a->block_len = l.total;
+	a->pid = (uint32_t)pid;
+	a->report_fd = rs->report_wr;
+	a->go_fd = rs->go_fd;
+	a->ctl_fd_lo = (uint32_t)rs->report_wr;
+	memcpy(a->vdso_cur, cur, sizeof(cur));
+	a->nr_vdso_cur = ncur;
+	a->vdso_target = rp->p->mm->has_vvar ? rp->p->mm->vvar : rp->p->mm->vdso;
+	a->parking = (uint64_t)block + l.parking;
+	a->vmas_off = l.vmas;
+	a->threads_off = l.threads;
+	fill_vmas(rs, rp, a, (struct rst_vma *)(block + l.vmas));
+	fill_threads(rs, rp, a, block, &l);
+	fill_process(rs, rp, a, block, &l);
+	rp->block_start = (uint64_t)block;
+	unregister_rseq();
+	__asm__ volatile("mov %0, %%rsp\n\tjmp *%1\n"
+			 :
+			 : "r"(((struct rst_thread *)(block + l.threads))[0].stack_top - 8), "r"(block), "D"(a)
+			 : "memory");
+	__builtin_unreachable();
+}
+
+void task_main(struct restore *rs, size_t idx)
+{
+	struct rproc *rp = &rs->procs[idx];
+	const Ckpt__Process *p = rp->p;
+	pid_t pid = (pid_t)p->pid;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != rp->parent_pid)
+		_exit(70); /* the coordinator is gone already */
+	if (getpid() != pid)
+		TASK_FAIL(rs, pid, -EINVAL, "pid %d: created as pid %d", pid, getpid());
+	rs->ctx->log = NULL; /* fds are about to change under stdio */
+	set_session(rs, p);
+	if (p->state == 1)
+		become_zombie(p);
+	make_children(rs, rp);
+	join_group(rs, p);
+	install_fds(rs, rp);
+	set_fs(rs, p);
+	set_settings(rs, p);
+	enter_restorer(rs, rp);
+}
