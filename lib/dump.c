@@ -179,6 +179,22 @@ static int freeze_tree(struct dump *d)
 	return 0;
 }
 
+/*
+ * Collects the tracer's copy of a killed thread's exit so its parent gets
+ * it. A group leader reports only after its other threads: do not wait long.
+ */
+static void reap_traced(pid_t tid)
+{
+	for (int i = 0; i < 200; i++) {
+		int st;
+		pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+
+		if (r == tid || (r < 0 && errno == ECHILD))
+			return;
+		usleep(5000);
+	}
+}
+
 static void release_tree(struct dump *d, bool kill_it)
 {
 	for (size_t i = 0; i < d->nr_procs; i++) {
@@ -192,10 +208,7 @@ static void release_tree(struct dump *d, bool kill_it)
 
 		for (size_t t = 0; t < dp->nr_tids; t++) {
 			if (kill_it) {
-				int st;
-
-				/* Collect the tracer's copy of the exit so the parent gets it. */
-				waitpid(dp->tids[t], &st, __WALL);
+				reap_traced(dp->tids[t]);
 				continue;
 			}
 			/* A process that was stopped before the dump stays stopped. */

@@ -297,11 +297,11 @@ int img_read_next(struct img_reader *r, uint32_t *type, ProtobufCMessage **msg)
 		}
 	}
 	if (f.type == REC_PAGES) {
-		const Ckpt__Pages *p = (const Ckpt__Pages *)m;
+		uint32_t nr_pages = ((const Ckpt__Pages *)m)->nr_pages;
 
-		if (p->nr_pages == 0 || p->nr_pages > IMG_MAX_CHUNK_PAGES) {
+		if (nr_pages == 0 || nr_pages > IMG_MAX_CHUNK_PAGES) {
 			protobuf_c_message_free_unpacked(m, NULL);
-			return fail(r->ctx, -EBADMSG, "image damaged: pages record with %u pages", p->nr_pages);
+			return fail(r->ctx, -EBADMSG, "image damaged: pages record with %u pages", nr_pages);
 		}
 	}
 	*type = f.type;

@@ -284,11 +284,17 @@ static int setup_control(struct restore *rs)
 	if (rs->report_wr != rs->ctl_lo)
 		return fail(rs->ctx, -EMFILE, "fd %d is taken, the restore needs it", rs->ctl_lo);
 	rs->report_rd = high_fd(rs, pfd[0]);
-	efd = eventfd(0, EFD_SEMAPHORE | EFD_CLOEXEC);
-	if (efd < 0)
-		return fail(rs->ctx, -errno, "eventfd: %s", strerror(errno));
-	rs->go_fd = high_fd(rs, efd);
-	return rs->report_rd < 0 ? rs->report_rd : rs->go_fd < 0 ? rs->go_fd : 0;
+	if (rs->report_rd < 0)
+		return rs->report_rd;
+	for (int i = 0; i < 2; i++) {
+		efd = eventfd(0, EFD_SEMAPHORE | EFD_CLOEXEC);
+		if (efd < 0)
+			return fail(rs->ctx, -errno, "eventfd: %s", strerror(errno));
+		rs->go_fd[i] = high_fd(rs, efd);
+		if (rs->go_fd[i] < 0)
+			return rs->go_fd[i];
+	}
+	return 0;
 }
 
 static size_t live_procs(const struct restore *rs)
@@ -369,11 +375,11 @@ static int wait_stage(struct restore *rs, int stage)
 	return 0;
 }
 
-static int go(struct restore *rs)
+static int go(struct restore *rs, int phase)
 {
 	uint64_t n = live_procs(rs);
 
-	return write(rs->go_fd, &n, sizeof(n)) == sizeof(n) ? 0 : fail(rs->ctx, -errno, "eventfd: %s", strerror(errno));
+	return write(rs->go_fd[phase], &n, sizeof(n)) == sizeof(n) ? 0 : fail(rs->ctx, -errno, "eventfd: %s", strerror(errno));
 }
 
 static const Ckpt__Vma *find_vma(const struct rproc *rp, uint64_t addr, uint64_t len)
@@ -502,11 +508,11 @@ static int run_restore(struct restore *rs, uint32_t type, ProtobufCMessage *msg)
 		r = fill_memory(rs, type, msg);
 	else
 		img_free_msg(msg);
-	if (r == 0 && (r = go(rs)) == 0)
+	if (r == 0 && (r = go(rs, 0)) == 0)
 		r = wait_stage(rs, RST_THREADS);
 	if (r == 0)
 		r = seize_all(rs);
-	if (r == 0 && (r = go(rs)) == 0)
+	if (r == 0 && (r = go(rs, 1)) == 0)
 		r = wait_stage(rs, RST_DONE);
 	if (r == 0)
 		r = finish_tree(rs);
@@ -573,15 +579,16 @@ static void cleanup(struct restore *rs)
 		close(rs->report_rd);
 	if (rs->report_wr > 0)
 		close(rs->report_wr);
-	if (rs->go_fd > 0)
-		close(rs->go_fd);
+	for (int i = 0; i < 2; i++)
+		if (rs->go_fd[i] > 0)
+			close(rs->go_fd[i]);
 	img_reader_close(&rs->r);
 	model_free(&rs->m);
 }
 
 int ckpt_restore(struct ckpt_ctx *ctx, const struct ckpt_restore_opts *opts, pid_t *root, int *status)
 {
-	struct restore rs = { .ctx = ctx, .opts = opts, .report_rd = -1, .report_wr = -1, .go_fd = -1 };
+	struct restore rs = { .ctx = ctx, .opts = opts, .report_rd = -1, .report_wr = -1, .go_fd = { -1, -1 } };
 	ProtobufCMessage *msg = NULL;
 	uint64_t t0 = now_ns();
 	sigset_t all, old;

@@ -462,7 +462,8 @@ static void __attribute__((noreturn)) enter_restorer(struct restore *rs, struct 
 	a->block_len = l.total;
 	a->pid = (uint32_t)pid;
 	a->report_fd = rs->report_wr;
-	a->go_fd = rs->go_fd;
+	a->go_fd[0] = rs->go_fd[0];
+	a->go_fd[1] = rs->go_fd[1];
 	a->ctl_fd_lo = (uint32_t)rs->report_wr;
 	memcpy(a->vdso_cur, cur, sizeof(cur));
 	a->nr_vdso_cur = ncur;

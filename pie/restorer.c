@@ -319,11 +319,11 @@ static void create_threads(struct rst_args *a)
 	}
 }
 
-static void wait_go(struct rst_args *a)
+static void wait_go(struct rst_args *a, int phase)
 {
 	uint64_t v;
 
-	CHECK(a, sys3(__NR_read, a->go_fd, &v, sizeof(v)), STEP_GO, 0);
+	CHECK(a, sys3(__NR_read, a->go_fd[phase], &v, sizeof(v)), STEP_GO, phase);
 }
 
 static void process_settings(struct rst_args *a)
@@ -350,7 +350,7 @@ void rst_main(struct rst_args *a)
 	map_vmas(a);
 	place_vdso(a);
 	report(a, RST_MAPPED, 0, 0, 0);
-	wait_go(a);
+	wait_go(a, 0);
 
 	protect_vmas(a);
 	if (a->set_mm)
@@ -359,7 +359,7 @@ void rst_main(struct rst_args *a)
 	thread_state(a, self);
 	wait_at_least(&a->threads_ready, (int32_t)a->nr_threads - 1);
 	report(a, RST_THREADS, 0, 0, 0);
-	wait_go(a);
+	wait_go(a, 1);
 
 	__atomic_store_n(&a->release, 1, __ATOMIC_RELEASE);
 	futex_wake(&a->release);

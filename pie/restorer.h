@@ -85,7 +85,8 @@ enum rst_step {
 struct rst_args {
 	uint64_t block_start, block_len;
 	uint32_t pid;
-	int32_t report_fd, go_fd;
+	int32_t report_fd;
+	int32_t go_fd[2];          /* one eventfd per wait, so no process takes another's turn */
 	uint32_t ctl_fd_lo;        /* == report_fd; all above it are closed at the end */
 
 	uint64_t vdso_cur[3][2];   /* this kernel's [vvar], [vvar_vclock], [vdso] */
