@@ -313,6 +313,7 @@ int model_validate(const struct model *m, struct ckpt_ctx *ctx)
 		if (m->shmems.v[i]->size > (1ULL << 40) || m->shmems.v[i]->size % PAGE_SIZE)
 			return fail(ctx, -EBADMSG, "image damaged: shared memory %llu",
 				    (unsigned long long)m->shmems.v[i]->id);
-	qsort(((struct model *)m)->vmas.v, m->vmas.n, sizeof(*m->vmas.v), cmp_vma);
+	if (m->vmas.n) /* qsort(NULL, 0, ...) is undefined */
+		qsort(((struct model *)m)->vmas.v, m->vmas.n, sizeof(*m->vmas.v), cmp_vma);
 	return validate_vmas(m, ctx);
 }

@@ -279,10 +279,9 @@ static int setup_control(struct restore *rs)
 	rs->ctl_lo = (int)max_fd + 1;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return fail(rs->ctx, -errno, "pipe: %s", strerror(errno));
-	/* The report pipe's write end must be the lowest of our fds. */
 	rs->report_wr = high_fd(rs, pfd[1]);
-	if (rs->report_wr != rs->ctl_lo)
-		return fail(rs->ctx, -EMFILE, "fd %d is taken, the restore needs it", rs->ctl_lo);
+	if (rs->report_wr < 0)
+		return rs->report_wr;
 	rs->report_rd = high_fd(rs, pfd[0]);
 	if (rs->report_rd < 0)
 		return rs->report_rd;

@@ -103,7 +103,10 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 	r = remote_begin(&rm, rs->ctx, pid, s + RST_SYSCALL_OFFSET);
 	if (r < 0)
 		return r;
-	r = remote_syscall(&rm, &ret, SYS_munmap, s, e - s, 0, 0, 0, 0);
+	/* The restorer may have been stopped between its last report and closing the pipe. */
+	r = remote_syscall(&rm, &ret, SYS_close, (uint64_t)rs->report_wr, 0, 0, 0, 0, 0);
+	if (r == 0)
+		r = remote_syscall(&rm, &ret, SYS_munmap, s, e - s, 0, 0, 0, 0);
 	if (r == 0 && ret < 0)
 		r = fail(rs->ctx, (int)ret, "pid %d: unmapping the restorer: %s", pid, strerror((int)-ret));
 	rm.active = false; /* its old registers are of no use: the final ones follow */

@@ -58,6 +58,7 @@ static void __attribute__((noreturn)) become_zombie(const Ckpt__Process *p)
 {
 	int st = (int)p->exit_code;
 
+	prctl(PR_SET_NAME, p->comm);
 	if (WIFSIGNALED(st)) {
 		sigset_t all;
 
@@ -167,8 +168,6 @@ static void set_settings(struct restore *rs, const Ckpt__Process *p)
 	char buf[32];
 	int fd;
 
-	if (personality(p->personality) < 0)
-		TASK_FAIL(rs, pid, -errno, "pid %d: personality 0x%x: %s", pid, p->personality, strerror(errno));
 	if (setpriority(PRIO_PROCESS, 0, p->nice) < 0)
 		TASK_FAIL(rs, pid, -errno, "pid %d: nice %d: %s", pid, p->nice, strerror(errno));
 	if (sched_setscheduler(0, (int)p->sched_policy, &sp) < 0)
@@ -287,7 +286,7 @@ static int vdso_now(uint64_t cur[3][2], uint32_t *n)
 	return 0;
 }
 
-static void fill_creds(struct restore *rs, struct rst_creds *c, const Ckpt__Creds *src)
+static void fill_creds(struct restore *rs, struct rst_creds *c, const Ckpt__Creds *src, uint32_t securebits)
 {
 	for (int i = 0; i < 4; i++) {
 		c->uid[i] = src->uid[i];
@@ -299,10 +298,10 @@ static void fill_creds(struct restore *rs, struct rst_creds *c, const Ckpt__Cred
 	c->cap_inh = src->cap_inh;
 	c->cap_bnd = src->cap_bnd;
 	c->cap_amb = src->cap_amb;
-	c->securebits = src->securebits;
+	c->securebits = securebits; /* read once per process, from its main thread */
 	c->no_new_privs = src->no_new_privs;
 	c->change |= src->cap_eff != rs->own_caps || src->cap_prm != rs->own_caps || src->cap_inh ||
-		     src->cap_bnd != rs->own_caps || src->cap_amb || src->securebits || src->no_new_privs;
+		     src->cap_bnd != rs->own_caps || src->cap_amb || securebits || src->no_new_privs;
 }
 
 struct layout {
@@ -381,7 +380,7 @@ static void fill_threads(struct restore *rs, struct rproc *rp, struct rst_args *
 		t->ss_flags = src->altstack_flags;
 		t->stack_top = a->block_start + l->stacks + (i + 1) * RST_THREAD_STACK - 64;
 		snprintf(t->comm, sizeof(t->comm), "%s", src->comm);
-		fill_creds(rs, &t->creds, src->creds);
+		fill_creds(rs, &t->creds, src->creds, rp->p->creds->securebits);
 		t->nr_sigpending = (uint32_t)src->n_sigpending;
 		t->sigpending_off = sig_off;
 		for (size_t k = 0; k < src->n_sigpending; k++, sig_off += 128)
@@ -397,7 +396,8 @@ static void fill_mm(struct restore *rs, struct rproc *rp, struct rst_args *a, ch
 {
 	const Ckpt__MmInfo *mm = rp->p->mm;
 
-	memcpy(block + l->auxv, mm->auxv.data, mm->auxv.len);
+	if (mm->auxv.len)
+		memcpy(block + l->auxv, mm->auxv.data, mm->auxv.len);
 	a->set_mm = 1;
 	a->mm = (struct rst_mm_map){
 		.start_code = mm->start_code, .end_code = mm->end_code,
@@ -418,7 +418,8 @@ static void fill_process(struct restore *rs, struct rproc *rp, struct rst_args *
 
 	a->nr_groups = (uint32_t)p->creds->n_groups;
 	a->groups_off = l->groups;
-	memcpy(groups, p->creds->groups, p->creds->n_groups * sizeof(uint32_t));
+	if (p->creds->n_groups)
+		memcpy(groups, p->creds->groups, p->creds->n_groups * sizeof(uint32_t));
 	for (int i = 0; i < RST_NR_RLIMITS; i++)
 		a->rlimits[i].set = 0;
 	for (size_t i = 0; i < p->n_rlimits; i++) {
@@ -428,6 +429,7 @@ static void fill_process(struct restore *rs, struct rproc *rp, struct rst_args *
 		rl->max = p->rlimits[i]->max;
 		rl->set = 1;
 	}
+	a->personality = p->personality;
 	a->pdeath_signal = p->pdeath_signal;
 	a->dumpable = p->dumpable;
 	a->child_subreaper = p->has_child_subreaper ? p->child_subreaper : 0;
@@ -464,7 +466,7 @@ static void __attribute__((noreturn)) enter_restorer(struct restore *rs, struct 
 	a->report_fd = rs->report_wr;
 	a->go_fd[0] = rs->go_fd[0];
 	a->go_fd[1] = rs->go_fd[1];
-	a->ctl_fd_lo = (uint32_t)rs->report_wr;
+	a->ctl_fd_lo = (uint32_t)rs->ctl_lo;
 	memcpy(a->vdso_cur, cur, sizeof(cur));
 	a->nr_vdso_cur = ncur;
 	a->vdso_target = rp->p->mm->has_vvar ? rp->p->mm->vvar : rp->p->mm->vdso;

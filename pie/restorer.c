@@ -353,6 +353,8 @@ void rst_main(struct rst_args *a)
 	wait_go(a, 0);
 
 	protect_vmas(a);
+	/* Only now: READ_IMPLIES_EXEC would have changed the mappings above. */
+	CHECK(a, sys1(__NR_personality, a->personality), STEP_PRCTL, 0);
 	if (a->set_mm)
 		CHECK(a, sys6(__NR_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)&a->mm, sizeof(a->mm), 0, 0), STEP_MM_MAP, 0);
 	create_threads(a);
@@ -367,8 +369,10 @@ void rst_main(struct rst_args *a)
 	set_creds(a, &self->creds);
 	process_prctls(a);
 	wait_at_least(&a->threads_done, (int32_t)a->nr_threads - 1);
-	/* Everything but the report pipe (ctl_fd_lo itself) goes; the tracer takes it from here. */
-	sys3(__NR_close_range, a->ctl_fd_lo + 1, ~0U, 0);
+	/* All of ckpt's fds but the report pipe go; the tracer takes it from here. */
+	if ((uint32_t)a->report_fd > a->ctl_fd_lo)
+		sys3(__NR_close_range, a->ctl_fd_lo, a->report_fd - 1, 0);
+	sys3(__NR_close_range, a->report_fd + 1, ~0U, 0);
 	report(a, RST_DONE, 0, 0, 0);
 	sys1(__NR_close, a->report_fd);
 	park(a);

@@ -87,7 +87,7 @@ struct rst_args {
 	uint32_t pid;
 	int32_t report_fd;
 	int32_t go_fd[2];          /* one eventfd per wait, so no process takes another's turn */
-	uint32_t ctl_fd_lo;        /* == report_fd; all above it are closed at the end */
+	uint32_t ctl_fd_lo;        /* ckpt's fds are all at or above this */
 
 	uint64_t vdso_cur[3][2];   /* this kernel's [vvar], [vvar_vclock], [vdso] */
 	uint32_t nr_vdso_cur;
@@ -104,7 +104,7 @@ struct rst_args {
 	struct rst_rlimit rlimits[RST_NR_RLIMITS];
 	uint32_t nr_shared_sigpending, pad1;
 	uint64_t shared_sigpending_off;
-	uint32_t pdeath_signal, dumpable, child_subreaper, pad2;
+	uint32_t pdeath_signal, dumpable, child_subreaper, personality;
 
 	/* Counters the threads share, futex words. */
 	int32_t threads_ready;

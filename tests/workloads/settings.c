@@ -1,0 +1,479 @@
+/*
+ * Settings workload: per-process settings of a parent and its child, which
+ * differ from each other.
+ *
+ *   settings READY_FILE RESULT_FILE [DIR]
+ *
+ *   parent  umask 027; cwd a new directory under DIR (default: the directory
+ *           of RESULT_FILE); personality ADDR_NO_RANDOMIZE | UNAME26 |
+ *           READ_IMPLIES_EXEC; comm "wl-settings"; RLIMIT_NOFILE 512/4096,
+ *           RLIMIT_CORE 0/0, RLIMIT_STACK soft 4 MiB, RLIMIT_CPU soft 10 h,
+ *           RLIMIT_MSGQUEUE 8192/16384 (never above the current hard limit);
+ *           nice 5; SCHED_BATCH; affinity CPU 0; oom_score_adj 500;
+ *           not dumpable; child subreaper.
+ *   child   umask 077; cwd /; personality PER_LINUX; comm "wl-set-child";
+ *           RLIMIT_NOFILE 256/2048; nice 7; SCHED_OTHER; affinity the last
+ *           CPU; oom_score_adj 700; dumpable; parent-death signal SIGUSR2
+ *           (whose handler counts: a restore must not fire it).
+ *
+ * On SIGUSR1 each process compares: umask (/proc/self/status Umask), cwd
+ * (getcwd and the inode of "."), personality, comm (PR_GET_NAME and
+ * /proc/self/comm), all 16 rlimits, getpriority, sched_getscheduler and its
+ * priority, sched_getaffinity, /proc/self/oom_score_adj, PR_GET_DUMPABLE,
+ * PR_GET_CHILD_SUBREAPER, PR_GET_PDEATHSIG, and the nice/policy fields of
+ * /proc/self/stat. The parent also checks that READ_IMPLIES_EXEC acts: a
+ * read-only mapping made before it was set stays "r--p", one made after the
+ * restore is "r-xp". Results: "PASS" or "FAIL: why" in RESULT_FILE (the
+ * child's in RESULT_FILE.child, folded into the parent's).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t verify_requested, pdeath_count;
+static char why[16384];
+static const char *who = "parent";
+
+/* Records a failure; up to 8 are kept, separated by "; ". */
+#define FAILF(...) failf(__VA_ARGS__)
+static void __attribute__((format(printf, 1, 2))) failf(const char *fmt, ...)
+{
+	static int nfail;
+	size_t n = strlen(why);
+	va_list ap;
+
+	if (nfail++ >= 8 || n + 16 >= sizeof(why))
+		return;
+	n += (size_t)snprintf(why + n, sizeof(why) - n, "%s%s: ", n ? "; " : "", who);
+	if (n >= sizeof(why))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why + n, sizeof(why) - n, fmt, ap);
+	va_end(ap);
+}
+
+static void on_usr1(int sig) { (void)sig; verify_requested = 1; }
+static void on_usr2(int sig) { (void)sig; pdeath_count++; }
+
+static int write_text(const char *path, const char *a, const char *b)
+{
+	/* Written whole under a temporary name, then renamed into place. */
+	static char tmp[4200], text[20000];
+	int fd, n;
+
+	n = snprintf(text, sizeof(text), "%s%s\n", a, b ? b : "");
+	if (n < 0 || (size_t)n >= sizeof(text))
+		n = (int)sizeof(text) - 1;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, (size_t)n) != n) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return rename(tmp, path);
+}
+
+static int report(const char *path)
+{
+	if (why[0])
+		write_text(path, "FAIL: ", why);
+	else
+		write_text(path, "PASS", NULL);
+	return why[0] != 0;
+}
+
+static ssize_t read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t n = 0;
+	ssize_t r;
+
+	if (fd < 0)
+		return -1;
+	while (n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	buf[n] = 0;
+	return (ssize_t)n;
+}
+
+static char *absolute(const char *path)
+{
+	char cwd[4096], *out;
+
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(path);
+	out = malloc(strlen(cwd) + strlen(path) + 2);
+	sprintf(out, "%s/%s", cwd, path);
+	return out;
+}
+
+/* ---- snapshots ---- */
+
+static const char *rlimit_names[RLIMIT_NLIMITS] = {
+	"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+	"MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
+};
+
+struct settings {
+	char umask_line[64];
+	char cwd[4096];
+	dev_t cwd_dev;
+	ino_t cwd_ino;
+	unsigned long persona;
+	char comm[32], proc_comm[64];
+	struct rlimit rl[RLIMIT_NLIMITS];
+	int prio, policy, rtprio;
+	cpu_set_t cpus;
+	char oom[32];
+	int dumpable, subreaper, pdeath;
+	long stat_nice, stat_rtprio, stat_policy;
+};
+
+static int stat_fields(long *nice, long *rtprio, long *policy)
+{
+	char buf[4096], *p;
+	int field;
+
+	if (read_file("/proc/self/stat", buf, sizeof(buf)) <= 0 || !(p = strrchr(buf, ')')))
+		return -1;
+	p += 2;
+	for (field = 3; p && *p; field++) {
+		long v = strtol(p, NULL, 10);
+
+		if (field == 19)
+			*nice = v;
+		if (field == 40)
+			*rtprio = v;
+		if (field == 41)
+			*policy = v;
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return field > 41 ? 0 : -1;
+}
+
+static int take(struct settings *s)
+{
+	static char status[16384];
+	struct sched_param sp;
+	struct stat st;
+	const char *p;
+
+	memset(s, 0, sizeof(*s));
+	if (read_file("/proc/self/status", status, sizeof(status)) <= 0 || !(p = strstr(status, "\nUmask:")))
+		return -1;
+	snprintf(s->umask_line, sizeof(s->umask_line), "%.*s", (int)strcspn(p + 1, "\n"), p + 1);
+	if (!getcwd(s->cwd, sizeof(s->cwd)) || stat(".", &st) < 0)
+		return -1;
+	s->cwd_dev = st.st_dev;
+	s->cwd_ino = st.st_ino;
+	s->persona = (unsigned long)personality(0xffffffff);
+	if (prctl(PR_GET_NAME, s->comm, 0, 0, 0) < 0 || read_file("/proc/self/comm", s->proc_comm, sizeof(s->proc_comm)) <= 0)
+		return -1;
+	for (int r = 0; r < RLIMIT_NLIMITS; r++)
+		if (prlimit(0, r, NULL, &s->rl[r]) < 0)
+			return -1;
+	errno = 0;
+	s->prio = getpriority(PRIO_PROCESS, 0);
+	if (errno)
+		return -1;
+	s->policy = sched_getscheduler(0);
+	if (s->policy < 0 || sched_getparam(0, &sp) < 0)
+		return -1;
+	s->rtprio = sp.sched_priority;
+	if (sched_getaffinity(0, sizeof(s->cpus), &s->cpus) < 0)
+		return -1;
+	if (read_file("/proc/self/oom_score_adj", s->oom, sizeof(s->oom)) <= 0)
+		return -1;
+	s->dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+	if (prctl(PR_GET_CHILD_SUBREAPER, &s->subreaper, 0, 0, 0) < 0 || prctl(PR_GET_PDEATHSIG, &s->pdeath, 0, 0, 0) < 0)
+		return -1;
+	return stat_fields(&s->stat_nice, &s->stat_rtprio, &s->stat_policy);
+}
+
+static void cpus_text(const cpu_set_t *set, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	out[0] = 0;
+	for (int c = 0; c < CPU_SETSIZE && n + 8 < cap; c++)
+		if (CPU_ISSET(c, set))
+			n += (size_t)snprintf(out + n, cap - n, "%s%d", n ? "," : "", c);
+}
+
+static void compare(const struct settings *b, const struct settings *a)
+{
+	if (strcmp(a->umask_line, b->umask_line))
+		FAILF("[%s], was [%s]", a->umask_line, b->umask_line);
+	if (strcmp(a->cwd, b->cwd) || a->cwd_dev != b->cwd_dev || a->cwd_ino != b->cwd_ino)
+		FAILF("cwd %s (inode %lu), was %s (inode %lu)", a->cwd, (unsigned long)a->cwd_ino, b->cwd,
+		      (unsigned long)b->cwd_ino);
+	if (a->persona != b->persona)
+		FAILF("personality 0x%lx, was 0x%lx", a->persona, b->persona);
+	if (strcmp(a->comm, b->comm) || strcmp(a->proc_comm, b->proc_comm))
+		FAILF("comm \"%s\", was \"%s\"", a->comm, b->comm);
+	for (int r = 0; r < RLIMIT_NLIMITS; r++)
+		if (a->rl[r].rlim_cur != b->rl[r].rlim_cur || a->rl[r].rlim_max != b->rl[r].rlim_max)
+			FAILF("RLIMIT_%s %llu/%llu, was %llu/%llu", rlimit_names[r], (unsigned long long)a->rl[r].rlim_cur,
+			      (unsigned long long)a->rl[r].rlim_max, (unsigned long long)b->rl[r].rlim_cur,
+			      (unsigned long long)b->rl[r].rlim_max);
+	if (a->prio != b->prio)
+		FAILF("nice %d, was %d", a->prio, b->prio);
+	if (a->policy != b->policy || a->rtprio != b->rtprio)
+		FAILF("scheduler policy %d priority %d, was %d priority %d", a->policy, a->rtprio, b->policy, b->rtprio);
+	if (!CPU_EQUAL(&a->cpus, &b->cpus)) {
+		char x[256], y[256];
+
+		cpus_text(&a->cpus, x, sizeof(x));
+		cpus_text(&b->cpus, y, sizeof(y));
+		FAILF("CPU affinity {%s}, was {%s}", x, y);
+	}
+	if (strcmp(a->oom, b->oom))
+		FAILF("oom_score_adj %.*s, was %.*s", (int)strcspn(a->oom, "\n"), a->oom, (int)strcspn(b->oom, "\n"), b->oom);
+	if (a->dumpable != b->dumpable)
+		FAILF("dumpable %d, was %d", a->dumpable, b->dumpable);
+	if (a->subreaper != b->subreaper)
+		FAILF("child subreaper %d, was %d", a->subreaper, b->subreaper);
+	if (a->pdeath != b->pdeath)
+		FAILF("parent-death signal %d, was %d", a->pdeath, b->pdeath);
+	if (a->stat_nice != b->stat_nice || a->stat_policy != b->stat_policy || a->stat_rtprio != b->stat_rtprio)
+		FAILF("/proc/self/stat nice %ld policy %ld rt_priority %ld, were %ld %ld %ld", a->stat_nice,
+		      a->stat_policy, a->stat_rtprio, b->stat_nice, b->stat_policy, b->stat_rtprio);
+}
+
+static struct settings before, after;
+
+/* Lowers a limit; never asks for more than the current hard limit. */
+static int lower(int res, rlim_t cur, rlim_t max)
+{
+	struct rlimit rl;
+
+	if (getrlimit(res, &rl) < 0)
+		return -1;
+	if (max > rl.rlim_max)
+		max = rl.rlim_max;
+	if (cur > max)
+		cur = max;
+	rl.rlim_cur = cur;
+	rl.rlim_max = max;
+	return setrlimit(res, &rl);
+}
+
+static void wait_for_verify(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	while (!verify_requested)
+		sigsuspend(&none);
+}
+
+static int set_oom(const char *v)
+{
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	int ok = fd >= 0 && write(fd, v, strlen(v)) == (ssize_t)strlen(v);
+
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : -1;
+}
+
+/* Perms of the mapping holding addr, from /proc/self/maps. */
+static void perms_of(const void *addr, char *out)
+{
+	static char maps[1 << 20];
+	unsigned long a = (unsigned long)addr, s, e;
+
+	strcpy(out, "none");
+	if (read_file("/proc/self/maps", maps, sizeof(maps)) <= 0)
+		return;
+	for (char *p = maps; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (sscanf(p, "%lx-%lx %4s", &s, &e, out) == 3 && s <= a && a < e)
+			return;
+	strcpy(out, "none");
+}
+
+static void child_main(const char *result)
+{
+	struct sigaction sa = { .sa_handler = on_usr2 };
+	struct sched_param sp = { 0 };
+	char path[4200];
+	cpu_set_t set;
+	int last = -1;
+
+	who = "child";
+	snprintf(path, sizeof(path), "%s.child", result);
+	sigaction(SIGUSR2, &sa, NULL);
+	umask(077);
+	if (chdir("/") < 0)
+		FAILF("chdir /: %s", strerror(errno));
+	personality(PER_LINUX);
+	prctl(PR_SET_NAME, "wl-set-child", 0, 0, 0);
+	if (lower(RLIMIT_NOFILE, 256, 2048) < 0)
+		FAILF("RLIMIT_NOFILE: %s", strerror(errno));
+	if (setpriority(PRIO_PROCESS, 0, 7) < 0)
+		FAILF("setpriority: %s", strerror(errno));
+	if (sched_setscheduler(0, SCHED_OTHER, &sp) < 0)
+		FAILF("SCHED_OTHER: %s", strerror(errno));
+	/* The parent limited us to CPU 0: widen to the last online CPU. */
+	CPU_ZERO(&set);
+	for (int c = 0; c < CPU_SETSIZE && c < sysconf(_SC_NPROCESSORS_ONLN); c++)
+		last = c;
+	CPU_SET(last < 0 ? 0 : last, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		FAILF("sched_setaffinity: %s", strerror(errno));
+	if (set_oom("700") < 0)
+		FAILF("oom_score_adj 700: %s", strerror(errno));
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	if (prctl(PR_SET_PDEATHSIG, SIGUSR2, 0, 0, 0) < 0)
+		FAILF("PR_SET_PDEATHSIG: %s", strerror(errno));
+	if (!why[0] && take(&before) < 0)
+		FAILF("cannot read settings: %s", strerror(errno));
+	write_text(path, "ready", NULL);
+	if (why[0])
+		_exit(report(path));
+	wait_for_verify();
+	if (take(&after) < 0)
+		FAILF("cannot read settings after restore: %s", strerror(errno));
+	else
+		compare(&before, &after);
+	if (pdeath_count)
+		FAILF("received its parent-death signal %d times", (int)pdeath_count);
+	_exit(report(path));
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct sched_param sp = { 0 };
+	char *ready, *result, *tmp, path[4200], line[8192] = "", p1[8], p2[8];
+	const char *dir;
+	sigset_t usr1;
+	cpu_set_t set;
+	pid_t child;
+	void *ro, *ro2;
+	int status = 0, i;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s READY_FILE RESULT_FILE [DIR]\n", argv[0]);
+		return 2;
+	}
+	ready = absolute(argv[1]);
+	result = absolute(argv[2]);
+	if (argc > 3) {
+		dir = argv[3];
+	} else {
+		char *d = strdup(result);
+
+		*strrchr(d, '/') = 0;
+		dir = d[0] ? d : "/";
+	}
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+
+	/* A read-only mapping from before READ_IMPLIES_EXEC. */
+	ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ro == MAP_FAILED)
+		FAILF("mmap: %s", strerror(errno));
+
+	umask(027);
+	tmp = malloc(strlen(dir) + 32);
+	sprintf(tmp, "%s/wl-settings.XXXXXX", dir);
+	if (!mkdtemp(tmp) || chdir(tmp) < 0)
+		FAILF("cannot make and enter a directory in %s: %s", dir, strerror(errno));
+	if (personality(ADDR_NO_RANDOMIZE | UNAME26 | READ_IMPLIES_EXEC) < 0)
+		FAILF("personality: %s", strerror(errno));
+	prctl(PR_SET_NAME, "wl-settings", 0, 0, 0);
+	if (lower(RLIMIT_NOFILE, 512, 4096) < 0 || lower(RLIMIT_CORE, 0, 0) < 0 ||
+	    lower(RLIMIT_STACK, 4 << 20, RLIM_INFINITY) < 0 || lower(RLIMIT_CPU, 36000, RLIM_INFINITY) < 0 ||
+	    lower(RLIMIT_MSGQUEUE, 8192, 16384) < 0)
+		FAILF("setrlimit: %s", strerror(errno));
+	if (setpriority(PRIO_PROCESS, 0, 5) < 0)
+		FAILF("setpriority: %s", strerror(errno));
+	if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0)
+		FAILF("SCHED_BATCH: %s", strerror(errno));
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		FAILF("sched_setaffinity: %s", strerror(errno));
+	if (set_oom("500") < 0)
+		FAILF("oom_score_adj 500: %s", strerror(errno));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		FAILF("prctl: %s", strerror(errno));
+
+	snprintf(path, sizeof(path), "%s.child", result);
+	unlink(path);
+	child = fork();
+	if (child == 0)
+		child_main(result);
+	if (child < 0)
+		FAILF("fork: %s", strerror(errno));
+	for (i = 0; i < 2000; i++) {
+		if (read_file(path, line, sizeof(line)) > 0)
+			break;
+		usleep(10000);
+	}
+	if (strncmp(line, "ready", 5))
+		FAILF("child did not get ready: %s", line);
+	if (!why[0] && take(&before) < 0)
+		FAILF("cannot read settings: %s", strerror(errno));
+	if (why[0]) {
+		report(result);
+		write_text(ready, "ready", NULL);
+		return 1;
+	}
+	write_text(ready, "ready", NULL);
+
+	wait_for_verify();
+
+	if (take(&after) < 0)
+		FAILF("cannot read settings after restore: %s", strerror(errno));
+	else
+		compare(&before, &after);
+	perms_of(ro, p1);
+	if (strcmp(p1, "r--p"))
+		FAILF("read-only mapping from before READ_IMPLIES_EXEC is now %s", p1);
+	ro2 = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	perms_of(ro2, p2);
+	if (strcmp(p2, "r-xp"))
+		FAILF("READ_IMPLIES_EXEC does not act: a new PROT_READ mapping is %s", p2);
+
+	kill(child, SIGUSR1);
+	for (i = 0; i < 3000 && waitpid(child, &status, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (i == 3000) {
+		kill(child, SIGKILL);
+		FAILF("child did not finish");
+	} else {
+		line[0] = 0;
+		read_file(path, line, sizeof(line));
+		line[strcspn(line, "\n")] = 0;
+		if (strcmp(line, "PASS"))
+			FAILF("%s", line);
+		else if (!WIFEXITED(status) || WEXITSTATUS(status))
+			FAILF("child exit status 0x%x", status);
+	}
+	if (chdir("/") == 0)
+		rmdir(tmp);
+	return report(result);
+}
