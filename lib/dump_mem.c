@@ -25,7 +25,7 @@ static uint32_t parse_vmflags(const char *flags)
 		{ "dc", CKPT_MADV_DONTFORK }, { "wf", CKPT_MADV_WIPEONFORK },
 		{ "dd", CKPT_MADV_DONTDUMP }, { "hg", CKPT_MADV_HUGEPAGE },
 		{ "nh", CKPT_MADV_NOHUGEPAGE }, { "lo", CKPT_MADV_LOCKED },
-		{ "lf", CKPT_MADV_LOCKONFAULT },
+		{ "lf", CKPT_MADV_LOCKONFAULT }, { "ac", CKPT_MADV_ACCOUNT },
 	};
 	uint32_t bits = 0;
 

@@ -12,7 +12,10 @@ enum {
 	CKPT_MADV_NOHUGEPAGE = 1 << 4,
 	CKPT_MADV_LOCKED = 1 << 5,
 	CKPT_MADV_LOCKONFAULT = 1 << 6,
-	CKPT_MADV_ALL = (1 << 7) - 1,
+	/* VM_ACCOUNT: the mapping was writable once. Kept so that mappings the
+	 * kernel kept apart are not merged on restore. */
+	CKPT_MADV_ACCOUNT = 1 << 7,
+	CKPT_MADV_ALL = (1 << 8) - 1,
 };
 
 #define CKPT_TASK_SIZE 0x7ffffffff000ULL

@@ -5,6 +5,7 @@
 #include <sys/user.h>
 
 #include "image.h"
+#include "mem.h"
 #include "model.h"
 
 void *arena_alloc(struct arena *a, size_t size)
@@ -242,7 +243,7 @@ static int validate_vmas(const struct model *m, struct ckpt_ctx *ctx)
 				    (unsigned long long)v->start, v->pid);
 		if (v->start >= v->end || v->end > 0x7ffffffff000ULL || (v->start | v->end | v->pgoff) % PAGE_SIZE ||
 		    v->prot & ~7u || (v->flags & ~0x103u) || !(v->flags & 3) || (v->flags & 3) == 3 ||
-		    v->kind > CKPT__VMA_KIND__VMA_VSYSCALL || v->madv & ~(uint32_t)((1 << 7) - 1))
+		    v->kind > CKPT__VMA_KIND__VMA_VSYSCALL || v->madv & ~(uint32_t)CKPT_MADV_ALL)
 			return fail(ctx, -EBADMSG, "image damaged: pid %u vma 0x%llx", v->pid, (unsigned long long)v->start);
 		if (v->kind == CKPT__VMA_KIND__VMA_FILE && (!v->has_file_id || !model_file(m, v->file_id)))
 			return fail(ctx, -EBADMSG, "image damaged: pid %u vma 0x%llx has no file", v->pid,

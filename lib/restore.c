@@ -61,6 +61,7 @@ static int build_procs(struct restore *rs)
 		struct rproc *rp = &rs->procs[i];
 
 		rp->p = m->procs.v[i];
+		rp->memfd = -1;
 		if (rp->p->pid == m->header->root_pid)
 			rs->root = i;
 		rp->threads = xcalloc(m->threads.n, sizeof(*rp->threads));
@@ -407,13 +408,21 @@ static int put_pages(struct restore *rs, const Ckpt__Pages *pg, void *buf)
 	} else {
 		struct rproc *rp = proc_by_pid(rs, (int32_t)pg->pid);
 		const Ckpt__Vma *v = rp && rp->p->state != 1 ? find_vma(rp, pg->addr, len) : NULL;
-		struct iovec local = { buf, len }, remote = { (void *)pg->addr, len };
 
 		if (!v || (v->flags & MAP_SHARED) || pg->addr % PAGE_SIZE || v->kind == CKPT__VMA_KIND__VMA_VDSO ||
 		    v->kind == CKPT__VMA_KIND__VMA_VVAR)
 			return fail(rs->ctx, -EBADMSG, "image damaged: pages for pid %u at 0x%llx outside its memory",
 				    pg->pid, (unsigned long long)pg->addr);
-		if (process_vm_writev((pid_t)pg->pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+		if (rp->memfd < 0) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "/proc/%u/mem", pg->pid);
+			rp->memfd = open(path, O_RDWR | O_CLOEXEC);
+			if (rp->memfd < 0)
+				return fail(rs->ctx, -errno, "pid %u: open %s: %s", pg->pid, path, strerror(errno));
+		}
+		/* Through /proc/PID/mem: read-only private mappings are filled too. */
+		if (pwrite(rp->memfd, buf, len, (off_t)pg->addr) != (ssize_t)len)
 			return fail(rs->ctx, -errno, "pid %u: writing memory at 0x%llx: %s", pg->pid,
 				    (unsigned long long)pg->addr, strerror(errno));
 	}
@@ -565,6 +574,8 @@ static void cleanup(struct restore *rs)
 		if (rs->shmem_fds[i] > 0)
 			close(rs->shmem_fds[i]);
 	for (size_t i = 0; i < rs->nr_procs; i++) {
+		if (rs->procs[i].memfd >= 0)
+			close(rs->procs[i].memfd);
 		free(rs->procs[i].threads);
 		free(rs->procs[i].vmas);
 		free(rs->procs[i].fds);

@@ -29,6 +29,7 @@ struct rproc {
 	pid_t parent_pid;          /* who must be our parent while restoring */
 	uint64_t block_start, block_len;
 	int stage;                 /* last rst_stage reported */
+	int memfd;                 /* /proc/PID/mem, opened on first use */
 };
 
 struct restore {

@@ -38,6 +38,7 @@
 #define M_NOHUGEPAGE (1 << 4)
 #define M_LOCKED (1 << 5)
 #define M_LOCKONFAULT (1 << 6)
+#define M_ACCOUNT (1 << 7)
 
 void rst_main(struct rst_args *a) __attribute__((noreturn, used));
 long rst_clone_thread(void *ca, unsigned long size, void (*fn)(void *, void *), void *a, void *t);
@@ -173,10 +174,17 @@ static void madvise_vma(struct rst_args *a, const struct rst_vma *v)
 			CHECK(a, sys3(__NR_madvise, v->start, v->end - v->start, adv[i].advice), STEP_MADVISE, v->start);
 }
 
-/* Private memory is mapped writable so ckpt can fill it, then protected. */
+/*
+ * A private mapping that was ever writable is mapped writable first, so it
+ * is accounted (VM_ACCOUNT) as the original was, then protected; the kernel
+ * then keeps apart the same neighbours it kept apart before. ckpt fills
+ * memory through /proc/PID/mem, which needs no write permission.
+ */
 static uint32_t fill_prot(const struct rst_vma *v)
 {
-	return (v->flags & MAP_SHARED) ? v->prot : (PROT_READ | PROT_WRITE);
+	if (!(v->flags & MAP_SHARED) && (v->madv & M_ACCOUNT))
+		return v->prot | PROT_READ | PROT_WRITE;
+	return v->prot;
 }
 
 static void map_vmas(struct rst_args *a)
