@@ -184,6 +184,13 @@ static void set_settings(struct restore *rs, const Ckpt__Process *p)
 			TASK_FAIL(rs, pid, -errno, "pid %d: oom_score_adj: %s", pid, strerror(errno));
 		close(fd);
 	}
+	/* Handlers ckpt itself had (a sanitizer's, say) must not stay behind. */
+	for (int sig = 1; sig <= 64; sig++) {
+		uint64_t dfl[4] = { 0 };
+
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, dfl, NULL, 8);
+	}
 	for (size_t i = 0; i < p->n_sigactions; i++) {
 		const Ckpt__SigAction *sa = p->sigactions[i];
 		uint64_t ks[4] = { sa->handler, sa->flags, sa->restorer, sa->mask };
