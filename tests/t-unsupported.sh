@@ -33,6 +33,7 @@ for kind in $("$BIN/unsupported" --list); do
 			pat="$p: $kind is not supported yet" ;;
 		memfd) pat="$p: .*/memfd:wl-unsupported.* (is|are) not supported yet" ;;
 		deleted) pat="$p: .*$(re "$WORK/wl-deleted.$PID").*(unlinked|deleted).* not supported yet" ;;
+		procfile) pat="$p: /proc files \\(/proc/$PID/status\\) are not supported yet" ;;
 		fifo) pat="$p: fifo $(re "$WORK/wl-fifo.$PID") is not supported yet" ;;
 		memfd-map | sysv-shm | deleted-map)
 			case $kind in

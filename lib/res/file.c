@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* Regular files and directories, reopened by path at the same offset. */
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 
 #include "res.h"
 
@@ -12,7 +14,15 @@ static bool path_match(const struct fd_desc *fd)
 static int path_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, const struct fd_desc *fd,
 		     Ckpt__File *f, struct arena *a)
 {
+	char proc_path[64];
+	struct statfs sfs;
+
 	(void)opts;
+	/* Reopening by path would name a process that does not exist yet at restore. */
+	snprintf(proc_path, sizeof(proc_path), "/proc/%d/fd/%d", fd->pid, fd->fd);
+	if (statfs(proc_path, &sfs) == 0 && (sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == SYSFS_MAGIC))
+		return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: %s files (%s) are not supported yet", fd->pid, fd->fd,
+			    sfs.f_type == PROC_SUPER_MAGIC ? "/proc" : "/sys", fd->link);
 	if (strstr(fd->link, " (deleted)"))
 		return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: file %s was unlinked; unlinked files are not supported yet",
 			    fd->pid, fd->fd, fd->link);

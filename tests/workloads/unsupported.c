@@ -221,6 +221,8 @@ static int make(const char *k)
 			return -1;
 		return pwrite(9, "memfd-data", 10, 100) == 10 ? 0 : -1;
 	}
+	if (!strcmp(k, "procfile")) /* its path names our pid, not there yet at restore */
+		return place(open("/proc/self/status", O_RDONLY | O_CLOEXEC), 9);
 	if (!strcmp(k, "io_uring")) {
 		unsigned char params[120]; /* struct io_uring_params */
 
@@ -426,7 +428,7 @@ static void check(const char *k)
 static const char *kinds[] = {
 	"none", "pipe", "socketpair", "unix-listen", "tcp", "udp", "eventfd", "epoll", "signalfd", "timerfd",
 	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo", "deleted",
-	"memfd-map", "sysv-shm", "deleted-map",
+	"memfd-map", "sysv-shm", "deleted-map", "procfile",
 };
 
 static int known(const char *k)
