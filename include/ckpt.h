@@ -40,6 +40,9 @@ struct ckpt_restore_opts {
 	bool detach;            /* return once the tree runs */
 	bool shell_job;         /* put terminal fds on our own terminal */
 	int pid_wait_ms;        /* how long to wait for a busy pid (default 3000) */
+	bool vdso_proxy;        /* reach the vDSO through trampolines even when it
+	                           matches the image's (they are used by themselves
+	                           when it does not) */
 };
 
 /* Statistics of the last dump or restore. */

@@ -11,6 +11,7 @@
 
 #include "dump.h"
 #include "mem.h"
+#include "vdso.h"
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)
@@ -122,6 +123,27 @@ static int classify(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *
 	return dump_path_file(d, dp->pid, link, &v->file_id);
 }
 
+/* Saves the vDSO so a restore on another kernel can stand in for it. */
+static int dump_vdso_image(struct dump *d, struct dproc *dp, const Ckpt__Vma *v)
+{
+	Ckpt__MmInfo *mm = dp->p->mm;
+	size_t len = v->end - v->start;
+	struct vdso_info info;
+	uint8_t *img;
+
+	if (len > VDSO_MAX_SIZE)
+		return fail(d->ctx, -EINVAL, "pid %d vma 0x%llx: vDSO of %zu bytes", dp->pid,
+			    (unsigned long long)v->start, len);
+	img = arena_alloc(&d->m.arena, len);
+	if (pread(dp->memfd, img, len, (off_t)v->start) != (ssize_t)len || vdso_parse(img, len, &info) < 0)
+		return fail(d->ctx, -EINVAL, "pid %d vma 0x%llx: cannot read the vDSO's symbols", dp->pid,
+			    (unsigned long long)v->start);
+	mm->has_vdso_image = true;
+	mm->vdso_image.data = img;
+	mm->vdso_image.len = len;
+	return 0;
+}
+
 int dump_vmas(struct dump *d, struct dproc *dp)
 {
 	_cleanup_free_ char *text = NULL;
@@ -173,6 +195,9 @@ int dump_vmas(struct dump *d, struct dproc *dp)
 
 		if (v->pid == (uint32_t)dp->pid && v->kind == CKPT__VMA_KIND__VMA_STACK)
 			v->flags |= MAP_GROWSDOWN;
+		if (v->pid == (uint32_t)dp->pid && v->kind == CKPT__VMA_KIND__VMA_VDSO &&
+		    (r = dump_vdso_image(d, dp, v)) < 0)
+			return r;
 	}
 	return 0;
 }

@@ -50,6 +50,23 @@ static int cmp_fd(const void *a, const void *b)
 	return x->fd < y->fd ? -1 : x->fd > y->fd;
 }
 
+static int read_vdso_image(struct restore *rs, struct rproc *rp)
+{
+	const Ckpt__MmInfo *mm = rp->p->mm;
+	const Ckpt__Vma *vdso = NULL;
+
+	if (!mm || !mm->has_vdso_image)
+		return 0;
+	for (size_t i = 0; i < rp->nr_vmas; i++)
+		if (rp->vmas[i]->kind == CKPT__VMA_KIND__VMA_VDSO)
+			vdso = rp->vmas[i];
+	rp->old_vdso = xcalloc(1, sizeof(*rp->old_vdso));
+	if (!vdso || vdso->end - vdso->start != mm->vdso_image.len || mm->vdso_image.len > VDSO_MAX_SIZE ||
+	    vdso_parse(mm->vdso_image.data, mm->vdso_image.len, rp->old_vdso) < 0)
+		return fail(rs->ctx, -EBADMSG, "image damaged: vDSO of pid %u", rp->p->pid);
+	return 0;
+}
+
 /* Groups records by process; threads[0] is the main thread. */
 static int build_procs(struct restore *rs)
 {
@@ -84,6 +101,8 @@ static int build_procs(struct restore *rs)
 			if (m->fds.v[k]->pid == rp->p->pid)
 				rp->fds[rp->nr_fds++] = m->fds.v[k];
 		qsort(rp->fds, rp->nr_fds, sizeof(*rp->fds), cmp_fd);
+		if (read_vdso_image(rs, rp) < 0)
+			return -EBADMSG;
 	}
 	for (size_t i = 0; i < m->procs.n; i++) {
 		struct rproc *rp = &rs->procs[i];
@@ -320,6 +339,7 @@ static const char *const step_names[] = {
 	[STEP_MPROTECT] = "mprotect on vma", [STEP_MLOCK] = "mlock on vma", [STEP_MM_MAP] = "PR_SET_MM_MAP",
 	[STEP_CLONE] = "creating thread", [STEP_THREAD] = "thread state of", [STEP_SIGNALS] = "queueing signal",
 	[STEP_CREDS] = "credentials, step", [STEP_RLIMIT] = "rlimit", [STEP_PRCTL] = "prctl", [STEP_GO] = "waiting",
+	[STEP_VDSO_PROXY] = "placing vDSO trampolines at",
 };
 
 static int report_error(struct restore *rs, const struct rst_report *r)
@@ -576,6 +596,7 @@ static void cleanup(struct restore *rs)
 	for (size_t i = 0; i < rs->nr_procs; i++) {
 		if (rs->procs[i].memfd >= 0)
 			close(rs->procs[i].memfd);
+		free(rs->procs[i].old_vdso);
 		free(rs->procs[i].threads);
 		free(rs->procs[i].vmas);
 		free(rs->procs[i].fds);

@@ -15,6 +15,7 @@
 #include "image.h"
 #include "model.h"
 #include "restorer.h"
+#include "vdso.h"
 
 struct rproc {
 	Ckpt__Process *p;
@@ -30,6 +31,7 @@ struct rproc {
 	uint64_t block_start, block_len;
 	int stage;                 /* last rst_stage reported */
 	int memfd;                 /* /proc/PID/mem, opened on first use */
+	struct vdso_info *old_vdso; /* symbols of the image's vDSO, or NULL */
 };
 
 struct restore {

@@ -19,6 +19,7 @@
 #include "compat.h"
 #include "mem.h"
 #include "restore.h"
+#include "restore_vdso.h"
 
 extern const char restorer_blob[], restorer_blob_end[];
 
@@ -272,27 +273,6 @@ static uint64_t find_hole(struct rproc *rp, uint64_t len)
 	return cand > len + (1UL << 20) ? cand - len : 0;
 }
 
-static int vdso_now(uint64_t cur[3][2], uint32_t *n)
-{
-	char line[512];
-	FILE *f = fopen("/proc/self/maps", "re");
-
-	*n = 0;
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long long s, e;
-
-		if ((strstr(line, "[vdso]") || strstr(line, "[vvar")) && sscanf(line, "%llx-%llx", &s, &e) == 2 &&
-		    *n < 3) {
-			cur[*n][0] = s;
-			cur[*n][1] = e;
-			(*n)++;
-		}
-	}
-	if (f)
-		fclose(f);
-	return 0;
-}
-
 static void fill_creds(struct restore *rs, struct rst_creds *c, const Ckpt__Creds *src, uint32_t securebits)
 {
 	for (int i = 0; i < 4; i++) {
@@ -312,7 +292,7 @@ static void fill_creds(struct restore *rs, struct rst_creds *c, const Ckpt__Cred
 }
 
 struct layout {
-	uint64_t args, vmas, threads, sig, groups, auxv, stacks, parking, total;
+	uint64_t args, vmas, threads, sig, groups, auxv, stacks, parking, proxy, total;
 };
 
 static uint64_t sigpending_bytes(struct rproc *rp)
@@ -324,7 +304,7 @@ static uint64_t sigpending_bytes(struct rproc *rp)
 	return n * 128;
 }
 
-static void plan_layout(struct rproc *rp, struct layout *l, uint64_t vdso_len)
+static void plan_layout(struct rproc *rp, struct layout *l, uint64_t vdso_len, uint64_t proxy_len)
 {
 	uint64_t code = PAGE_ALIGN((uint64_t)(restorer_blob_end - restorer_blob));
 
@@ -336,7 +316,8 @@ static void plan_layout(struct rproc *rp, struct layout *l, uint64_t vdso_len)
 	l->auxv = l->groups + 65536 * 4;
 	l->stacks = PAGE_ALIGN(l->auxv + rp->p->mm->auxv.len + 16);
 	l->parking = l->stacks + rp->nr_threads * RST_THREAD_STACK;
-	l->total = PAGE_ALIGN(l->parking + vdso_len);
+	l->proxy = PAGE_ALIGN(l->parking + vdso_len);
+	l->total = PAGE_ALIGN(l->proxy + proxy_len);
 }
 
 static void fill_vmas(struct restore *rs, struct rproc *rp, struct rst_args *a, struct rst_vma *out)
@@ -446,17 +427,17 @@ static void fill_process(struct restore *rs, struct rproc *rp, struct rst_args *
 static void __attribute__((noreturn)) enter_restorer(struct restore *rs, struct rproc *rp)
 {
 	pid_t pid = (pid_t)rp->p->pid;
-	uint64_t cur[3][2];
-	uint32_t ncur;
+	struct vdso_layout cur;
 	struct layout l;
 	struct rst_args *a;
-	char *block;
-	uint64_t addr, vdso_len = 0;
+	char *block, why[160];
+	uint64_t addr, vdso_len = 0, proxy_len, vdso_free = 0;
 
-	vdso_now(cur, &ncur);
-	if (ncur)
-		vdso_len = cur[ncur - 1][1] - cur[0][0];
-	plan_layout(rp, &l, vdso_len);
+	vdso_current(&cur);
+	if (cur.n)
+		vdso_len = cur.r[cur.n - 1][1] - cur.r[0][0];
+	proxy_len = vdso_proxy_len(rs, rp, &cur);
+	plan_layout(rp, &l, vdso_len, proxy_len);
 	addr = find_hole(rp, l.total);
 	if (!addr)
 		TASK_FAIL(rs, pid, -ENOMEM, "pid %d: no room for the restorer", pid);
@@ -474,10 +455,12 @@ static void __attribute__((noreturn)) enter_restorer(struct restore *rs, struct 
 	a->go_fd[0] = rs->go_fd[0];
 	a->go_fd[1] = rs->go_fd[1];
 	a->ctl_fd_lo = (uint32_t)rs->ctl_lo;
-	memcpy(a->vdso_cur, cur, sizeof(cur));
-	a->nr_vdso_cur = ncur;
-	a->vdso_target = rp->p->mm->has_vvar ? rp->p->mm->vvar : rp->p->mm->vdso;
 	a->parking = (uint64_t)block + l.parking;
+	a->proxy_off = l.proxy;
+	if (proxy_len && !(vdso_free = find_hole(rp, vdso_len)))
+		TASK_FAIL(rs, pid, -ENOMEM, "pid %d: no room for the vDSO", pid);
+	if (vdso_setup(rp, &cur, a, (uint8_t *)block + l.proxy, proxy_len, vdso_free, why, sizeof(why)) < 0)
+		TASK_FAIL(rs, pid, -ENOEXEC, "pid %d: %s", pid, why);
 	a->vmas_off = l.vmas;
 	a->threads_off = l.threads;
 	fill_vmas(rs, rp, a, (struct rst_vma *)(block + l.vmas));

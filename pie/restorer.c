@@ -149,6 +149,18 @@ static void place_vdso(struct rst_args *a)
 	}
 }
 
+/* Trampolines at the old vDSO's functions, for code that kept their addresses. */
+static void place_vdso_proxy(struct rst_args *a)
+{
+	if (!a->proxy_len)
+		return;
+	CHECK(a, sys6(__NR_mmap, a->proxy_addr, a->proxy_len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0), STEP_VDSO_PROXY, a->proxy_addr);
+	memcpy((void *)a->proxy_addr, at(a, a->proxy_off), a->proxy_len);
+	CHECK(a, sys3(__NR_mprotect, a->proxy_addr, a->proxy_len, PROT_READ | PROT_EXEC), STEP_VDSO_PROXY,
+	      a->proxy_addr);
+}
+
 static void unmap_all_but_block(struct rst_args *a)
 {
 	uint64_t end = a->block_start + a->block_len;
@@ -357,6 +369,7 @@ void rst_main(struct rst_args *a)
 	unmap_all_but_block(a);
 	map_vmas(a);
 	place_vdso(a);
+	place_vdso_proxy(a);
 	report(a, RST_MAPPED, 0, 0, 0);
 	wait_go(a, 0);
 

@@ -79,7 +79,7 @@ struct rst_report {
 enum rst_step {
 	STEP_NONE, STEP_PARK_VDSO, STEP_UNMAP, STEP_MMAP, STEP_MADVISE, STEP_VDSO, STEP_MPROTECT,
 	STEP_MLOCK, STEP_MM_MAP, STEP_CLONE, STEP_THREAD, STEP_SIGNALS, STEP_CREDS, STEP_RLIMIT,
-	STEP_PRCTL, STEP_GO,
+	STEP_PRCTL, STEP_GO, STEP_VDSO_PROXY,
 };
 
 struct rst_args {
@@ -94,6 +94,8 @@ struct rst_args {
 	uint32_t pad0;
 	uint64_t vdso_target;      /* where the first of them goes; 0 unmaps them */
 	uint64_t parking;          /* address inside the block for the vDSO */
+	/* Jumps to this kernel's vDSO, put where the image's vDSO was. */
+	uint64_t proxy_addr, proxy_len, proxy_off;
 
 	uint32_t nr_vmas, nr_threads;
 	uint64_t vmas_off, threads_off;

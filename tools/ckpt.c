@@ -37,6 +37,7 @@ enum {
 	OPT_LEAVE_RUNNING,
 	OPT_SHELL_JOB,
 	OPT_PID_WAIT,
+	OPT_VDSO_PROXY,
 	OPT_JSON,
 };
 
@@ -108,7 +109,10 @@ static const char restore_help[] =
 	"  -d, --detach          return once the tree runs; with -v, print the root pid\n"
 	"      --shell-job       give terminal descriptors this command's terminal\n"
 	"      --pid-wait-ms N   how long to wait for a pid still in use (default 3000;\n"
-	"                        0 does not wait)\n" COMMON_HELP
+	"                        0 does not wait)\n"
+	"      --vdso-proxy      reach this kernel's vDSO through jumps at the old vDSO's\n"
+	"                        place even if both are alike (done by itself when they\n"
+	"                        differ; this forces it, for testing)\n" COMMON_HELP
 	"\n"
 	"Without --detach, ckpt waits for the restored root and exits with its\n"
 	"status: its exit code, or 128+N if signal N killed it.\n"
@@ -439,6 +443,9 @@ static int restore_opt(struct cmd *c, void *p, int opt)
 		if (r == PROCEED && a->o.pid_wait_ms == 0)
 			a->o.pid_wait_ms = 1;
 		return r;
+	case OPT_VDSO_PROXY:
+		a->o.vdso_proxy = true;
+		return PROCEED;
 	}
 	return usage_error(c, "unexpected option");
 }
@@ -488,6 +495,7 @@ static int cmd_restore(int argc, char **argv)
 		{ "detach", no_argument, NULL, 'd' },
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
 		{ "pid-wait-ms", required_argument, NULL, OPT_PID_WAIT },
+		{ "vdso-proxy", no_argument, NULL, OPT_VDSO_PROXY },
 		COMMON_LONG,
 		{ NULL, 0, NULL, 0 },
 	};
