@@ -69,10 +69,20 @@ static bool has_tid(const struct dproc *dp, pid_t tid)
  * Seizes every thread of dp, rereading the task list until no new thread
  * appears: a running thread may create another until it is stopped.
  */
+static bool leader_exited(pid_t pid)
+{
+	long long f[4];
+	char state = 0;
+
+	return parse_stat(pid, pid, &state, f, 4) == 0 && (state == 'Z' || state == 'X');
+}
+
 static int seize_threads(struct dump *d, struct dproc *dp)
 {
 	char path[64];
 	bool grew = true;
+
+	dp->leader_dead = leader_exited(dp->pid);
 
 	snprintf(path, sizeof(path), "/proc/%d/task", dp->pid);
 	while (grew) {
@@ -87,7 +97,7 @@ static int seize_threads(struct dump *d, struct dproc *dp)
 			enum seize_state st;
 			int r;
 
-			if (tid <= 0 || has_tid(dp, tid))
+			if (tid <= 0 || has_tid(dp, tid) || (tid == dp->pid && dp->leader_dead))
 				continue;
 			if (fail_point(d->ctx, "seize"))
 				return fail(d->ctx, -EIO, "tid %d: seize: injected failure", tid);
@@ -102,7 +112,7 @@ static int seize_threads(struct dump *d, struct dproc *dp)
 			grew = true;
 		}
 	}
-	if (!has_tid(dp, dp->pid))
+	if (!dp->nr_tids || (!dp->leader_dead && !has_tid(dp, dp->pid)))
 		return fail(d->ctx, -ESRCH, "pid %d: exited during dump", dp->pid);
 	/* Keep the main thread first. */
 	for (size_t i = 1; i < dp->nr_tids; i++)
@@ -110,6 +120,11 @@ static int seize_threads(struct dump *d, struct dproc *dp)
 			dp->tids[i] = dp->tids[0];
 			dp->tids[0] = dp->pid;
 		}
+	dp->live = dp->tids[0];
+	if (dp->leader_dead)
+		snprintf(dp->dir, sizeof(dp->dir), "/proc/%d/task/%d", dp->pid, dp->live);
+	else
+		snprintf(dp->dir, sizeof(dp->dir), "/proc/%d", dp->pid);
 	dp->seized_all = true;
 	return 0;
 }
@@ -150,6 +165,19 @@ static struct dproc *add_proc(struct dump *d, pid_t pid)
 	return dp;
 }
 
+static size_t count_tasks(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	_cleanup_(closedirp) DIR *dir = opendir(path);
+	while (dir && (de = readdir(dir)))
+		n += de->d_name[0] != '.';
+	return n;
+}
+
 /* Top-down: once a parent is stopped its list of children cannot change. */
 static int freeze_tree(struct dump *d)
 {
@@ -163,7 +191,8 @@ static int freeze_tree(struct dump *d)
 		r = parse_stat(pid, 0, &state, f, 53);
 		if (r < 0)
 			return fail(d->ctx, r, "pid %d: cannot read /proc/%d/stat: %s", pid, pid, strerror(-r));
-		if (state == 'Z') {
+		/* A zombie leader with live threads is a live process. */
+		if (state == 'Z' && count_tasks(pid) <= 1) {
 			d->procs[i].zombie = true;
 			continue;
 		}

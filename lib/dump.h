@@ -10,6 +10,13 @@
 struct dproc {
 	pid_t pid;
 	bool zombie;
+	/*
+	 * The main thread called pthread_exit while others go on: the leader is
+	 * a zombie with no mm, so everything is read through a live thread.
+	 */
+	bool leader_dead;
+	pid_t live;               /* a live thread: pid, or tids[0] */
+	char dir[48];             /* /proc/PID, or /proc/PID/task/LIVE */
 	bool seized_all;
 	enum seize_state state;
 	pid_t *tids;              /* tids[0] == pid */
@@ -47,7 +54,10 @@ int dump_pages(struct dump *d);
 /* dump_fd.c */
 int dump_fds(struct dump *d, struct dproc *dp);
 /* Returns the id of a File record for a path-like object (exe, cwd, mapped file). */
-int dump_path_file(struct dump *d, pid_t pid, const char *proc_link, uint64_t *id);
+int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link, uint64_t *id);
+/* The same for a file known by path, already stat()ed. */
+struct stat;
+int dump_named_file(struct dump *d, pid_t pid, const char *path, const struct stat *st, uint64_t *id);
 
 int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields);
 

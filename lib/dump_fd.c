@@ -11,14 +11,14 @@
 #include "dump.h"
 #include "res/res.h"
 
-static int read_fdinfo(pid_t pid, int fd, uint32_t *flags, uint64_t *pos)
+static int read_fdinfo(const char *dir, int fd, uint32_t *flags, uint64_t *pos)
 {
 	_cleanup_free_ char *text = NULL;
-	char path[64];
+	char path[96];
 	const char *p;
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	snprintf(path, sizeof(path), "%s/fdinfo/%d", dir, fd);
 	r = read_text(path, &text, NULL);
 	if (r < 0)
 		return r;
@@ -41,7 +41,7 @@ static Ckpt__File *find_shared(struct dump *d, const struct fd_desc *fd)
 
 		if (df->fd < 0 || df->f->dev != fd->st.st_dev || df->f->ino != fd->st.st_ino)
 			continue;
-		if (same_description(df->pid, df->fd, fd->pid, fd->fd))
+		if (same_description(df->pid, df->fd, fd->tid, fd->fd))
 			return df->f;
 	}
 	return NULL;
@@ -64,21 +64,21 @@ static Ckpt__File *new_file(struct dump *d, const struct stat *st, uint32_t kind
 
 static int dump_one_fd(struct dump *d, struct dproc *dp, int fdnum)
 {
-	struct fd_desc fd = { .pid = dp->pid, .fd = fdnum };
+	struct fd_desc fd = { .pid = dp->pid, .tid = dp->live, .fd = fdnum };
 	const struct res_ops *ops;
 	struct dfile *df;
 	Ckpt__File *f;
 	Ckpt__Fd *e;
-	char path[64], kind[PATH_MAX + 32];
+	char path[96], kind[PATH_MAX + 32];
 	ssize_t n;
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", dp->pid, fdnum);
+	snprintf(path, sizeof(path), "%s/fd/%d", dp->dir, fdnum);
 	n = readlink(path, fd.link, sizeof(fd.link) - 1);
 	if (n < 0 || stat(path, &fd.st) < 0)
 		return fail(d->ctx, -errno, "pid %d fd %d: %s", dp->pid, fdnum, strerror(errno));
 	fd.link[n] = 0;
-	r = read_fdinfo(dp->pid, fdnum, &fd.flags, &fd.pos);
+	r = read_fdinfo(dp->dir, fdnum, &fd.flags, &fd.pos);
 	if (r < 0)
 		return fail(d->ctx, r, "pid %d fd %d: reading fdinfo: %s", dp->pid, fdnum, strerror(-r));
 	fd.cloexec = fd.flags & O_CLOEXEC;
@@ -97,7 +97,7 @@ static int dump_one_fd(struct dump *d, struct dproc *dp, int fdnum)
 			return r;
 		df = array_push(&d->dfiles, &d->nr_dfiles, &d->cap_dfiles, sizeof(*df));
 		df->f = f;
-		df->pid = dp->pid;
+		df->pid = dp->live; /* kcmp needs a task that has the fd table */
 		df->fd = fdnum;
 	}
 	e = arena_alloc(&d->m.arena, sizeof(*e));
@@ -112,11 +112,11 @@ static int dump_one_fd(struct dump *d, struct dproc *dp, int fdnum)
 
 int dump_fds(struct dump *d, struct dproc *dp)
 {
-	char path[64];
+	char path[96];
 	struct dirent *de;
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", dp->pid);
+	snprintf(path, sizeof(path), "%s/fd", dp->dir);
 	_cleanup_(closedirp) DIR *dir = opendir(path);
 	if (!dir)
 		return fail(d->ctx, -errno, "pid %d: %s: %s", dp->pid, path, strerror(errno));
@@ -132,15 +132,18 @@ int dump_fds(struct dump *d, struct dproc *dp)
 	return 0;
 }
 
-int dump_path_file(struct dump *d, pid_t pid, const char *proc_link, uint64_t *id)
+int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link, uint64_t *id)
 {
+	pid_t pid = dp->pid;
 	char path[PATH_MAX + 64], target[PATH_MAX];
 	struct stat st;
-	struct dfile *df;
-	Ckpt__File *f;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, proc_link);
+	/* map_files exists only at the process level. */
+	if (!strncmp(proc_link, "map_files/", 10))
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, proc_link);
+	else
+		snprintf(path, sizeof(path), "%s/%s", dp->dir, proc_link);
 	n = readlink(path, target, sizeof(target) - 1);
 	if (n < 0 || stat(path, &st) < 0)
 		return fail(d->ctx, -errno, "pid %d: %s: %s", pid, path, strerror(errno));
@@ -148,6 +151,15 @@ int dump_path_file(struct dump *d, pid_t pid, const char *proc_link, uint64_t *i
 	if (strstr(target, " (deleted)"))
 		return fail(d->ctx, -EOPNOTSUPP, "pid %d: %s is %s; deleted files are not supported yet", pid,
 			    proc_link, target);
+	return dump_named_file(d, pid, target, &st, id);
+}
+
+int dump_named_file(struct dump *d, pid_t pid, const char *target, const struct stat *stp, uint64_t *id)
+{
+	struct stat st = *stp;
+	struct dfile *df;
+	Ckpt__File *f;
+
 	for (size_t i = 0; i < d->nr_dfiles; i++) {
 		df = &d->dfiles[i];
 		if (df->fd < 0 && df->f->dev == st.st_dev && df->f->ino == st.st_ino) {

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "dump.h"
 #include "mem.h"
@@ -42,6 +43,14 @@ static uint32_t parse_vmflags(const char *flags)
 	return bits;
 }
 
+static dev_t parse_dev(const char *s)
+{
+	unsigned maj = 0, min = 0;
+
+	sscanf(s, "%x:%x", &maj, &min);
+	return makedev(maj, min);
+}
+
 static uint64_t shmem_id(struct dump *d, const struct stat *st)
 {
 	Ckpt__Shmem *s;
@@ -59,7 +68,26 @@ static uint64_t shmem_id(struct dump *d, const struct stat *st)
 	return s->id;
 }
 
-static int classify(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *name, bool shared)
+/*
+ * The file behind a mapping of a process whose main thread has exited:
+ * map_files is gone with the leader's mm, so go by the path in maps and
+ * check it still names the same inode.
+ */
+static int named_mapping(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *name, dev_t dev,
+			 unsigned long ino)
+{
+	struct stat st;
+
+	if (stat(name, &st) < 0 || st.st_ino != ino || st.st_dev != dev)
+		return fail(d->ctx, -ESTALE, "pid %d vma 0x%llx: %s is no longer the mapped file", dp->pid,
+			    (unsigned long long)v->start, name);
+	v->kind = CKPT__VMA_KIND__VMA_FILE;
+	v->has_file_id = true;
+	return dump_named_file(d, dp->pid, name, &st, &v->file_id);
+}
+
+static int classify(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *name, bool shared, dev_t dev,
+		    unsigned long ino)
 {
 	char link[128];
 	struct stat st;
@@ -96,6 +124,12 @@ static int classify(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *
 	if (name[0] == '[')
 		return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: special mapping %s is not supported yet",
 			    dp->pid, (unsigned long long)v->start, name);
+	if (dp->leader_dead && name[0] == '/' && !strstr(name, " (deleted)"))
+		return named_mapping(d, dp, v, name, dev, ino);
+	if (dp->leader_dead)
+		return fail(d->ctx, -EOPNOTSUPP,
+			    "pid %d vma 0x%llx: %s in a process whose main thread has exited is not supported yet",
+			    dp->pid, (unsigned long long)v->start, name);
 	snprintf(link, sizeof(link), "/proc/%d/map_files/%llx-%llx", dp->pid, (unsigned long long)v->start,
 		 (unsigned long long)v->end);
 	if (stat(link, &st) < 0)
@@ -120,7 +154,7 @@ static int classify(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *
 	v->kind = CKPT__VMA_KIND__VMA_FILE;
 	v->has_file_id = true;
 	snprintf(link, sizeof(link), "map_files/%llx-%llx", (unsigned long long)v->start, (unsigned long long)v->end);
-	return dump_path_file(d, dp->pid, link, &v->file_id);
+	return dump_path_file(d, dp, link, &v->file_id);
 }
 
 /* Saves the vDSO so a restore on another kernel can stand in for it. */
@@ -151,7 +185,7 @@ int dump_vmas(struct dump *d, struct dproc *dp)
 	char path[64], *line, *next;
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/smaps", dp->pid);
+	snprintf(path, sizeof(path), "%s/smaps", dp->dir);
 	r = read_text(path, &text, NULL);
 	if (r < 0)
 		return fail(d->ctx, r, "pid %d: reading %s: %s", dp->pid, path, strerror(-r));
@@ -185,7 +219,7 @@ int dump_vmas(struct dump *d, struct dproc *dp)
 		cur->flags = perms[3] == 's' ? MAP_SHARED : MAP_PRIVATE;
 		cur->pgoff = off;
 		cur->name = arena_strdup(&d->m.arena, name_at ? line + name_at : "");
-		r = classify(d, dp, cur, cur->name, perms[3] == 's');
+		r = classify(d, dp, cur, cur->name, perms[3] == 's', parse_dev(dev), ino);
 		if (r < 0)
 			return r;
 		LIST_PUSH(&d->m.vmas, cur);
@@ -316,7 +350,7 @@ int dump_pages(struct dump *d)
 
 		if (dp->zombie)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/pagemap", dp->pid);
+		snprintf(path, sizeof(path), "%s/pagemap", dp->dir);
 		pmfd = open(path, O_RDONLY | O_CLOEXEC);
 		if (pmfd < 0) {
 			r = fail(d->ctx, -errno, "pid %d: open %s: %s", dp->pid, path, strerror(errno));

@@ -302,10 +302,10 @@ static int collect_threads(struct dump *d, struct dproc *dp)
 	long ret;
 	int r, r2;
 
-	r = find_syscall_insn(d->ctx, dp->pid, &dp->syscall_ip);
+	r = find_syscall_insn(d->ctx, dp->dir, dp->pid, &dp->syscall_ip);
 	if (r < 0)
 		return r;
-	r = remote_begin(&rm, d->ctx, dp->pid, dp->syscall_ip);
+	r = remote_begin(&rm, d->ctx, dp->live, dp->syscall_ip);
 	if (r < 0)
 		return r;
 	r = RSYS(&rm, &ret, SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
@@ -346,13 +346,13 @@ static int collect_threads(struct dump *d, struct dproc *dp)
 	return r;
 }
 
-static int read_int_file(pid_t pid, const char *name, long long *v, int base)
+static int read_int_file(const char *dir, const char *name, long long *v, int base)
 {
 	_cleanup_free_ char *text = NULL;
-	char path[64];
+	char path[96];
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	r = read_text(path, &text, NULL);
 	if (r < 0)
 		return r;
@@ -379,7 +379,7 @@ static int dump_mm_info(struct dump *d, struct dproc *dp, const long long *f)
 	mm->arg_end = (uint64_t)f[49];
 	mm->env_start = (uint64_t)f[50];
 	mm->env_end = (uint64_t)f[51];
-	snprintf(path, sizeof(path), "/proc/%d/auxv", dp->pid);
+	snprintf(path, sizeof(path), "%s/auxv", dp->dir);
 	r = read_text(path, &auxv, &len);
 	if (r < 0)
 		return fail(d->ctx, r, "pid %d: reading auxv: %s", dp->pid, strerror(-r));
@@ -387,7 +387,7 @@ static int dump_mm_info(struct dump *d, struct dproc *dp, const long long *f)
 	memcpy(mm->auxv.data, auxv, len);
 	mm->auxv.len = len;
 	dp->p->mm = mm;
-	return dump_path_file(d, dp->pid, "exe", &mm->exe_file_id);
+	return dump_path_file(d, dp, "exe", &mm->exe_file_id);
 }
 
 static int dump_settings(struct dump *d, struct dproc *dp)
@@ -400,23 +400,23 @@ static int dump_settings(struct dump *d, struct dproc *dp)
 	long long v;
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", dp->pid);
+	snprintf(path, sizeof(path), "%s/status", dp->dir);
 	r = read_text(path, &st, NULL);
 	if (r < 0)
 		return fail(d->ctx, r, "pid %d: reading status: %s", dp->pid, strerror(-r));
 	u = status_field(st, "Umask");
 	p->umask = u ? (uint32_t)strtoul(u, NULL, 8) : 022;
-	if (read_int_file(dp->pid, "personality", &v, 16) == 0)
+	if (read_int_file(dp->dir, "personality", &v, 16) == 0)
 		p->personality = (uint32_t)v;
-	if (read_int_file(dp->pid, "oom_score_adj", &v, 10) == 0)
+	if (read_int_file(dp->dir, "oom_score_adj", &v, 10) == 0)
 		p->oom_score_adj = (int32_t)v;
-	if (sched_getaffinity(dp->pid, sizeof(set), &set) == 0) {
+	if (sched_getaffinity(dp->live, sizeof(set), &set) == 0) {
 		p->cpu_affinity.data = arena_alloc(&d->m.arena, sizeof(set));
 		memcpy(p->cpu_affinity.data, &set, sizeof(set));
 		p->cpu_affinity.len = sizeof(set);
 	}
-	r = dump_path_file(d, dp->pid, "cwd", &p->cwd_file_id);
-	return r < 0 ? r : dump_path_file(d, dp->pid, "root", &p->root_file_id);
+	r = dump_path_file(d, dp, "cwd", &p->cwd_file_id);
+	return r < 0 ? r : dump_path_file(d, dp, "root", &p->root_file_id);
 }
 
 int dump_process(struct dump *d, struct dproc *dp)
@@ -425,13 +425,22 @@ int dump_process(struct dump *d, struct dproc *dp)
 	_cleanup_free_ char *comm = NULL;
 	_cleanup_free_ uint8_t **pend = NULL;
 	long long f[53];
-	char state, path[64];
+	char state, path[96];
 	size_t npend;
 	int r;
 
 	ckpt__process__init(p);
 	dp->p = p;
 	r = parse_stat(dp->pid, 0, &state, f, 53);
+	if (r == 0 && dp->leader_dead) {
+		/* A dead leader has no mm: those fields come from a live thread. */
+		static const int mm_fields[] = { 26, 27, 28, 45, 46, 47, 48, 49, 50, 51 };
+		long long ft[53];
+
+		r = parse_stat(dp->pid, dp->live, &state, ft, 53);
+		for (size_t i = 0; i < ARRAY_SIZE(mm_fields); i++)
+			f[mm_fields[i]] = ft[mm_fields[i]];
+	}
 	if (r < 0)
 		return fail(d->ctx, r, "pid %d: reading stat: %s", dp->pid, strerror(-r));
 	p->pid = (uint32_t)dp->pid;
@@ -447,7 +456,7 @@ int dump_process(struct dump *d, struct dproc *dp)
 	if (read_text(path, &comm, NULL) == 0)
 		comm[strcspn(comm, "\n")] = 0;
 	p->comm = arena_strdup(&d->m.arena, comm);
-	r = read_creds(d, dp->pid, 0, &p->creds);
+	r = read_creds(d, dp->pid, dp->leader_dead ? dp->live : 0, &p->creds);
 	if (r < 0)
 		return r;
 	LIST_PUSH(&d->m.procs, p);
@@ -460,7 +469,9 @@ int dump_process(struct dump *d, struct dproc *dp)
 	}
 	p->state = dp->state == SEIZED_STOPPED ? 2 : 0;
 	p->nr_threads = (uint32_t)dp->nr_tids;
-	snprintf(path, sizeof(path), "/proc/%d/mem", dp->pid);
+	p->has_leader_exited = dp->leader_dead;
+	p->leader_exited = dp->leader_dead;
+	snprintf(path, sizeof(path), "%s/mem", dp->dir);
 	dp->memfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (dp->memfd < 0)
 		return fail(d->ctx, -errno, "pid %d: open %s: %s", dp->pid, path, strerror(errno));
@@ -471,7 +482,7 @@ int dump_process(struct dump *d, struct dproc *dp)
 		r = collect_threads(d, dp);
 	if (r < 0)
 		return r;
-	r = peek_siginfo(d, dp->pid, true, &pend, &npend);
+	r = peek_siginfo(d, dp->live, true, &pend, &npend);
 	if (r < 0)
 		return r;
 	p->n_shared_sigpending = npend;

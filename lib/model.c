@@ -285,7 +285,7 @@ int model_validate(const struct model *m, struct ckpt_ctx *ctx)
 				nt++;
 				main_thread |= m->threads.v[k]->tid == p->pid;
 			}
-		if (p->state != 1 && (nt != p->nr_threads || !main_thread))
+		if (p->state != 1 && (nt != p->nr_threads || main_thread == p->leader_exited))
 			return fail(ctx, -EBADMSG, "image damaged: process %u has %zu thread records for %u threads",
 				    p->pid, nt, p->nr_threads);
 	}

@@ -80,18 +80,18 @@ static bool find_in_range(int memfd, uint64_t start, uint64_t end, uint64_t *ip)
 	return false;
 }
 
-int find_syscall_insn(struct ckpt_ctx *ctx, pid_t pid, uint64_t *ip)
+int find_syscall_insn(struct ckpt_ctx *ctx, const char *dir, pid_t pid, uint64_t *ip)
 {
-	char path[64], line[512];
+	char path[96], line[512];
 	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_close_ int memfd = -1;
 	int pass;
 
-	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	snprintf(path, sizeof(path), "%s/mem", dir);
 	memfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (memfd < 0)
 		return fail(ctx, -errno, "pid %d: open %s: %s", pid, path, strerror(errno));
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	snprintf(path, sizeof(path), "%s/maps", dir);
 	/* The vDSO first: running code there changes no page of the target. */
 	for (pass = 0; pass < 2; pass++) {
 		f = fopen(path, "re");

@@ -63,12 +63,12 @@ static int interrupt(struct ckpt_ctx *ctx, pid_t tid)
 	}
 }
 
-static int find_block(struct ckpt_ctx *ctx, pid_t pid, uint64_t ip, uint64_t *start, uint64_t *end)
+static int find_block(struct ckpt_ctx *ctx, pid_t pid, pid_t tid, uint64_t ip, uint64_t *start, uint64_t *end)
 {
 	char path[64], line[512];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/maps", pid, tid);
 	f = fopen(path, "re");
 	if (!f)
 		return fail(ctx, -errno, "pid %d: %s: %s", pid, path, strerror(errno));
@@ -86,21 +86,43 @@ static int find_block(struct ckpt_ctx *ctx, pid_t pid, uint64_t ip, uint64_t *st
 	return fail(ctx, -EFAULT, "pid %d: restorer block not found", pid);
 }
 
+/* A leader that had exited in the image exits again; it must be out of the block first. */
+static int wait_leader_exit(struct restore *rs, pid_t pid)
+{
+	for (int i = 0; i < 5000; i++) {
+		char path[64], *text = NULL, *p;
+		bool gone;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, pid);
+		if (read_text(path, &text, NULL) < 0)
+			return 0;
+		p = strrchr(text, ')');
+		gone = p && (p[2] == 'Z' || p[2] == 'X');
+		free(text);
+		if (gone)
+			return 0;
+		usleep(1000);
+	}
+	return fail(rs->ctx, -ETIMEDOUT, "pid %d: its main thread did not exit", pid);
+}
+
 static int unmap_block(struct restore *rs, struct rproc *rp)
 {
-	pid_t pid = (pid_t)rp->p->pid;
+	pid_t pid = (pid_t)rp->p->pid, tid = (pid_t)rp->threads[0]->tid;
 	struct user_regs_struct regs;
 	struct remote rm;
 	uint64_t s = 0, e = 0;
 	long ret;
 	int r;
 
-	if (ptrace(PTRACE_GETREGS, pid, 0, &regs) < 0)
-		return fail(rs->ctx, -errno, "pid %d: PTRACE_GETREGS: %s", pid, strerror(errno));
-	r = find_block(rs->ctx, pid, regs.rip, &s, &e);
+	if (rp->p->leader_exited && (r = wait_leader_exit(rs, pid)) < 0)
+		return r;
+	if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0)
+		return fail(rs->ctx, -errno, "tid %d: PTRACE_GETREGS: %s", tid, strerror(errno));
+	r = find_block(rs->ctx, pid, tid, regs.rip, &s, &e);
 	if (r < 0)
 		return r;
-	r = remote_begin(&rm, rs->ctx, pid, s + RST_SYSCALL_OFFSET);
+	r = remote_begin(&rm, rs->ctx, tid, s + RST_SYSCALL_OFFSET);
 	if (r < 0)
 		return r;
 	/* The restorer may have been stopped between its last report and closing the pipe. */

@@ -304,6 +304,12 @@ static uint64_t sigpending_bytes(struct rproc *rp)
 	return n * 128;
 }
 
+/* Threads the restorer runs: with an exited leader, one more that exits again. */
+static size_t restorer_threads(const struct rproc *rp)
+{
+	return rp->nr_threads + (rp->p->leader_exited ? 1 : 0);
+}
+
 static void plan_layout(struct rproc *rp, struct layout *l, uint64_t vdso_len, uint64_t proxy_len)
 {
 	uint64_t code = PAGE_ALIGN((uint64_t)(restorer_blob_end - restorer_blob));
@@ -311,11 +317,11 @@ static void plan_layout(struct rproc *rp, struct layout *l, uint64_t vdso_len, u
 	l->args = code;
 	l->vmas = PAGE_ALIGN(l->args + sizeof(struct rst_args));
 	l->threads = l->vmas + rp->nr_vmas * sizeof(struct rst_vma);
-	l->sig = l->threads + rp->nr_threads * sizeof(struct rst_thread);
+	l->sig = l->threads + restorer_threads(rp) * sizeof(struct rst_thread);
 	l->groups = l->sig + sigpending_bytes(rp);
 	l->auxv = l->groups + 65536 * 4;
 	l->stacks = PAGE_ALIGN(l->auxv + rp->p->mm->auxv.len + 16);
-	l->parking = l->stacks + rp->nr_threads * RST_THREAD_STACK;
+	l->parking = l->stacks + restorer_threads(rp) * RST_THREAD_STACK;
 	l->proxy = PAGE_ALIGN(l->parking + vdso_len);
 	l->total = PAGE_ALIGN(l->proxy + proxy_len);
 }
@@ -352,7 +358,19 @@ static void fill_threads(struct restore *rs, struct rproc *rp, struct rst_args *
 	struct rst_thread *t = (struct rst_thread *)(block + l->threads);
 	uint64_t sig_off = l->sig;
 
-	a->nr_threads = (uint32_t)rp->nr_threads;
+	size_t extra = rp->p->leader_exited ? 1 : 0;
+
+	a->nr_threads = (uint32_t)restorer_threads(rp);
+	a->leader_exits = (uint32_t)extra;
+	if (extra) {
+		/* The leader only builds the process, then exits as it had. */
+		t->tid = rp->p->pid;
+		t->ss_flags = 2; /* SS_DISABLE */
+		t->stack_top = a->block_start + l->stacks + RST_THREAD_STACK - 64;
+		snprintf(t->comm, sizeof(t->comm), "%s", rp->p->comm);
+		fill_creds(rs, &t->creds, rp->p->creds, rp->p->creds->securebits);
+		t++;
+	}
 	for (size_t i = 0; i < rp->nr_threads; i++, t++) {
 		const Ckpt__Thread *src = rp->threads[i];
 
@@ -366,7 +384,7 @@ static void fill_threads(struct restore *rs, struct rproc *rp, struct rst_args *
 		t->ss_sp = src->altstack_sp;
 		t->ss_size = src->altstack_size;
 		t->ss_flags = src->altstack_flags;
-		t->stack_top = a->block_start + l->stacks + (i + 1) * RST_THREAD_STACK - 64;
+		t->stack_top = a->block_start + l->stacks + (i + 1 + extra) * RST_THREAD_STACK - 64;
 		snprintf(t->comm, sizeof(t->comm), "%s", src->comm);
 		fill_creds(rs, &t->creds, src->creds, rp->p->creds->securebits);
 		t->nr_sigpending = (uint32_t)src->n_sigpending;

@@ -396,5 +396,8 @@ void rst_main(struct rst_args *a)
 	sys3(__NR_close_range, a->report_fd + 1, ~0U, 0);
 	report(a, RST_DONE, 0, 0, 0);
 	sys1(__NR_close, a->report_fd);
+	if (a->leader_exits)
+		for (;;)
+			sys1(__NR_exit, 0); /* this thread only: the leader becomes a zombie again */
 	park(a);
 }

@@ -113,6 +113,8 @@ struct rst_args {
 	int32_t threads_done;
 	int32_t release;
 	int32_t park;              /* never changes: threads wait here for the tracer */
+	uint32_t leader_exits;     /* the image's leader had exited: exit again at the end */
+	uint32_t pad3;
 };
 
 #endif

@@ -22,6 +22,7 @@ enum file_kind {
 /* What the dumper knows of one descriptor before a kind takes it. */
 struct fd_desc {
 	pid_t pid;
+	pid_t tid;            /* a live thread of pid */
 	int fd;
 	struct stat st;
 	char link[PATH_MAX];  /* readlink of /proc/PID/fd/FD */
