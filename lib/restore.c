@@ -114,6 +114,15 @@ static int build_procs(struct restore *rs)
 			}
 	}
 	rs->procs[rs->root].parent_pid = getpid();
+	/* A shell job's session and group are not ours to remake: it joins ckpt restore's. */
+	{
+		const Ckpt__Process *root = rs->procs[rs->root].p;
+
+		if (root->sid != root->pid && !model_proc(m, root->sid))
+			rs->outside_sid = root->sid;
+		if (root->pgid != root->pid && !model_proc(m, root->pgid))
+			rs->outside_pgid = root->pgid;
+	}
 	return 0;
 }
 
@@ -131,25 +140,47 @@ static int check_cpu(struct restore *rs)
 	return 0;
 }
 
-/* Original pids must be free; the machine's init may still be reaping them. */
+bool leader_missing(const struct restore *rs, uint32_t id, bool session)
+{
+	return id != (session ? rs->outside_sid : rs->outside_pgid) && !model_proc(&rs->m, id);
+}
+
+static int wait_pid_free(struct restore *rs, uint32_t id, int wait_ms, const char *what)
+{
+	char path[32];
+	int waited = 0;
+
+	snprintf(path, sizeof(path), "/proc/%u", id);
+	while (access(path, F_OK) == 0) {
+		if (waited >= wait_ms)
+			return fail(rs->ctx, -EBUSY, "pid %u%s is in use by another process", id, what);
+		usleep(10000);
+		waited += 10;
+	}
+	return 0;
+}
+
+/*
+ * Original pids must be free (the machine's init may still be reaping them),
+ * and so must those of gone session and group leaders: helpers take them.
+ */
 static int check_pids(struct restore *rs)
 {
 	int wait_ms = rs->opts->pid_wait_ms > 0 ? rs->opts->pid_wait_ms : 3000;
+	int r = 0;
 
-	for (size_t i = 0; i < rs->m.threads.n + rs->m.procs.n; i++) {
-		uint32_t id = i < rs->m.procs.n ? rs->m.procs.v[i]->pid : rs->m.threads.v[i - rs->m.procs.n]->tid;
-		char path[32];
-		int waited = 0;
+	for (size_t i = 0; r == 0 && i < rs->m.procs.n; i++) {
+		const Ckpt__Process *p = rs->m.procs.v[i];
 
-		snprintf(path, sizeof(path), "/proc/%u", id);
-		while (access(path, F_OK) == 0) {
-			if (waited >= wait_ms)
-				return fail(rs->ctx, -EBUSY, "pid %u is in use by another process", id);
-			usleep(10000);
-			waited += 10;
-		}
+		r = wait_pid_free(rs, p->pid, wait_ms, "");
+		if (r == 0 && leader_missing(rs, p->sid, true))
+			r = wait_pid_free(rs, p->sid, wait_ms, " (for a helper that remakes its session)");
+		if (r == 0 && leader_missing(rs, p->pgid, false))
+			r = wait_pid_free(rs, p->pgid, wait_ms, " (for a helper that remakes its process group)");
 	}
-	return 0;
+	for (size_t i = 0; r == 0 && i < rs->m.threads.n; i++)
+		r = wait_pid_free(rs, rs->m.threads.v[i]->tid, wait_ms, "");
+	return r;
 }
 
 static int check_rlimits(struct restore *rs)

@@ -28,6 +28,7 @@ struct rproc {
 	size_t *children;          /* indices into restore.procs */
 	size_t nr_children;
 	pid_t parent_pid;          /* who must be our parent while restoring */
+	pid_t via_helper;          /* created by a session helper with this pid */
 	uint64_t block_start, block_len;
 	int stage;                 /* last rst_stage reported */
 	int memfd;                 /* /proc/PID/mem, opened on first use */
@@ -48,6 +49,9 @@ struct restore {
 	int report_rd, report_wr, go_fd[2];
 	int ctl_lo;                /* every fd of ours is at or above this */
 	uint64_t own_caps;         /* to know whose credentials must change */
+	/* The root's session and group when they lie outside the tree (a shell
+	 * job's): the tree stays in those of ckpt restore. 0 when inside. */
+	uint32_t outside_sid, outside_pgid;
 	bool tracing;
 };
 
@@ -55,6 +59,24 @@ struct restore {
 void task_main(struct restore *rs, size_t idx) __attribute__((noreturn));
 void task_report(struct restore *rs, pid_t pid, int stage, int err, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* Reports an error from inside a process being restored, and ends it. */
+#define TASK_FAIL(rs, pid, err, ...)                               \
+	do {                                                       \
+		task_report(rs, pid, RST_ERROR, err, __VA_ARGS__); \
+		_exit(70);                                         \
+	} while (0)
+
+/* restore_tree.c: the tree's shape, sessions and groups (task stage). */
+pid_t clone_with_pid(pid_t pid, uint32_t exit_signal);
+void set_session(struct restore *rs, const Ckpt__Process *p);
+void wait_adopted(struct restore *rs, const struct rproc *rp);
+void make_children(struct restore *rs, struct rproc *rp);
+void join_group(struct restore *rs, const Ckpt__Process *p);
+void check_ids(struct restore *rs, const Ckpt__Process *p);
+void become_zombie(const Ckpt__Process *p) __attribute__((noreturn));
+/* restore.c: ids of sessions and groups whose leader is not in the image. */
+bool leader_missing(const struct restore *rs, uint32_t id, bool session);
+
 /* restore_finish.c */
 int finish_tree(struct restore *rs);
 void fix_syscall_restart(struct user_regs_struct *regs);

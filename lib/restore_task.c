@@ -37,96 +37,6 @@ void task_report(struct restore *rs, pid_t pid, int stage, int err, const char *
 		_exit(71);
 }
 
-#define TASK_FAIL(rs, pid, err, ...)                                  \
-	do {                                                          \
-		task_report(rs, pid, RST_ERROR, err, __VA_ARGS__);    \
-		_exit(70);                                            \
-	} while (0)
-
-static pid_t clone_with_pid(pid_t pid, uint32_t exit_signal)
-{
-	uint64_t tid = (uint64_t)pid;
-	struct ckpt_clone_args ca = {
-		.exit_signal = exit_signal,
-		.set_tid = (uint64_t)&tid,
-		.set_tid_size = 1,
-	};
-
-	return (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
-}
-
-static void __attribute__((noreturn)) become_zombie(const Ckpt__Process *p)
-{
-	int st = (int)p->exit_code;
-
-	prctl(PR_SET_NAME, p->comm);
-	if (WIFSIGNALED(st)) {
-		sigset_t all;
-
-		signal(WTERMSIG(st), SIG_DFL);
-		sigfillset(&all);
-		sigprocmask(SIG_UNBLOCK, &all, NULL);
-		prctl(PR_SET_DUMPABLE, 0); /* no core file for a replayed death */
-		kill(getpid(), WTERMSIG(st));
-	}
-	_exit(WEXITSTATUS(st));
-}
-
-static void set_session(struct restore *rs, const Ckpt__Process *p)
-{
-	pid_t pid = (pid_t)p->pid;
-
-	if (p->sid == p->pid && setsid() < 0)
-		TASK_FAIL(rs, pid, -errno, "pid %d: setsid: %s", pid, strerror(errno));
-	if (p->pgid == p->pid && getpgrp() != pid && setpgid(0, 0) < 0)
-		TASK_FAIL(rs, pid, -errno, "pid %d: setpgid: %s", pid, strerror(errno));
-}
-
-/* A group led by another process: its leader may not have made it yet. */
-static void join_group(struct restore *rs, const Ckpt__Process *p)
-{
-	pid_t pid = (pid_t)p->pid;
-
-	if (p->pgid == p->pid || (pid_t)p->pgid == getpgrp() || !model_proc(&rs->m, p->pgid))
-		return;
-	for (int i = 0; i < 2000; i++) {
-		if (setpgid(0, (pid_t)p->pgid) == 0)
-			return;
-		usleep(1000);
-	}
-	TASK_FAIL(rs, pid, -errno, "pid %d: cannot join process group %u: %s", pid, p->pgid, strerror(errno));
-}
-
-static void make_children(struct restore *rs, struct rproc *rp)
-{
-	for (size_t i = 0; i < rp->nr_children; i++) {
-		struct rproc *c = &rs->procs[rp->children[i]];
-		pid_t got = clone_with_pid((pid_t)c->p->pid, c->p->exit_signal);
-
-		if (got == 0)
-			task_main(rs, rp->children[i]);
-		if (got < 0)
-			TASK_FAIL(rs, (pid_t)rp->p->pid, -errno, "pid %u: cannot create child with pid %u: %s",
-				  rp->p->pid, c->p->pid, strerror(errno));
-	}
-	/* Zombies must be dead before we go on; their SIGCHLD is not ours to keep. */
-	for (size_t i = 0; i < rp->nr_children; i++) {
-		struct rproc *c = &rs->procs[rp->children[i]];
-		siginfo_t si;
-
-		if (c->p->state == 1)
-			waitid(P_PID, (id_t)c->p->pid, &si, WEXITED | WNOWAIT);
-	}
-	{
-		sigset_t chld;
-		struct timespec zero = { 0, 0 };
-
-		sigemptyset(&chld);
-		sigaddset(&chld, SIGCHLD);
-		while (sigtimedwait(&chld, NULL, &zero) == SIGCHLD)
-			;
-	}
-}
 
 static void install_fds(struct restore *rs, struct rproc *rp)
 {
@@ -499,17 +409,26 @@ void task_main(struct restore *rs, size_t idx)
 	const Ckpt__Process *p = rp->p;
 	pid_t pid = (pid_t)p->pid;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != rp->parent_pid)
+	if (!rp->via_helper)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != rp->parent_pid && !(rp->via_helper && getppid() == rp->via_helper))
 		_exit(70); /* the coordinator is gone already */
 	if (getpid() != pid)
 		TASK_FAIL(rs, pid, -EINVAL, "pid %d: created as pid %d", pid, getpid());
 	rs->ctx->log = NULL; /* fds are about to change under stdio */
+	if (p->child_subreaper)
+		prctl(PR_SET_CHILD_SUBREAPER, 1); /* before helpers leave orphans to us */
 	set_session(rs, p);
-	if (p->state == 1)
+	if (rp->via_helper)
+		wait_adopted(rs, rp);
+	if (p->state == 1) {
+		join_group(rs, p);
+		check_ids(rs, p);
 		become_zombie(p);
+	}
 	make_children(rs, rp);
 	join_group(rs, p);
+	check_ids(rs, p);
 	install_fds(rs, rp);
 	set_fs(rs, p);
 	set_settings(rs, p);

@@ -228,12 +228,14 @@ verify() {
 	head -n 1 "$res" | grep -q '^PASS'
 }
 
-# snapshot FILE: record the tree's pids, each process's maps and fd targets.
+# snapshot FILE: record the tree's pids, each thread's tracer, each process's
+# maps and fd targets.
 snapshot() {
 	local p f
 	{
 		for p in $(tree_pids "$PID"); do
 			echo "== pid $p"
+			grep -H TracerPid /proc/"$p"/task/*/status 2>/dev/null
 			cat /proc/"$p"/maps 2>/dev/null
 			echo "-- fds"
 			for f in /proc/"$p"/fd/*; do
@@ -244,18 +246,27 @@ snapshot() {
 	} >"$1"
 }
 
-# check_untouched: no thread of the tree is traced or stopped.
+# check_untouched: no thread of the tree is traced by a process outside the
+# tree (a workload may trace its own children) or stopped (t: in a ptrace
+# stop, T: stopped, unless the workload stopped it itself: pass the pids
+# that may be stopped in $MAY_BE_STOPPED).
 check_untouched() {
-	local t s st bad=0
+	local t s st tracer pids bad=0
+	pids=" $(tree_pids "$PID" | tr '\n' ' ') "
 	for t in $(tree_tids "$PID"); do
 		s=/proc/${t%/*}/task/${t#*/}
-		if [ "$(awk '/^TracerPid:/ {print $2}' "$s"/status 2>/dev/null)" != 0 ]; then
-			echo "thread $t still traced: $(grep TracerPid "$s"/status)"
+		tracer=$(awk '/^TracerPid:/ {print $2}' "$s"/status 2>/dev/null)
+		if [ -n "$tracer" ] && [ "$tracer" != 0 ] && [ "${pids#* "$tracer" }" = "$pids" ]; then
+			echo "thread $t still traced: TracerPid $tracer"
 			bad=1
 		fi
 		st=$(sed 's/.*) //' "$s"/stat 2>/dev/null | cut -d' ' -f1)
 		case "$st" in
-		T | t) echo "thread $t left stopped (state $st)"; bad=1 ;;
+		t) echo "thread $t left in a trace stop"; bad=1 ;;
+		T) case " ${MAY_BE_STOPPED:-} " in
+			*" ${t%/*} "*) ;;
+			*) echo "thread $t left stopped (state T)"; bad=1 ;;
+			esac ;;
 		esac
 	done
 	return $bad

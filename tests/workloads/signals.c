@@ -14,7 +14,11 @@
  *                  RT+10     siginfo handler, SA_SIGINFO|SA_RESTART,
  *                            sa_mask all RT signals
  *                  SIGINT, SIGVTALRM  SIG_IGN
- *   sigaltstack    on M and (another one) on T
+ *   sigaltstack    on M, on T (with SS_AUTODISARM) and on H
+ *   H              a third thread, inside its SIGPROF handler (SA_ONSTACK,
+ *                  sa_mask {SIGTTIN}) on its alt stack at checkpoint time;
+ *                  after restore the handler returns through its frame and
+ *                  H's mask, alt stack and interrupted frame are intact
  *   masks          both block RT+2, RT+3, RT+4, RT+6, SIGTERM, SIGQUIT,
  *                  SIGINT, SIGXCPU, SIGURG; M also RT+8; T also SIGUSR1,
  *                  RT+9, SIGTTOU
@@ -37,6 +41,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
+
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)
+#endif
 
 #define RT(n) (SIGRTMIN + (n))
 #define STACK_SIZE (64 * 1024)
@@ -130,17 +138,22 @@ static void set_sa(int sig, void *h, int flags, const int *mask_sigs)
 	}
 }
 
-static void make_altstack(stack_t *ss)
+static void make_altstack_flags(stack_t *ss, int flags)
 {
 	void *p = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (p == MAP_FAILED)
 		exit(2);
 	ss->ss_sp = p;
 	ss->ss_size = STACK_SIZE;
-	ss->ss_flags = 0;
+	ss->ss_flags = flags;
 	if (sigaltstack(ss, NULL) != 0)
 		exit(2);
 	my_ss = *ss;
+}
+
+static void make_altstack(stack_t *ss)
+{
+	make_altstack_flags(ss, 0);
 }
 
 /* Check sigaltstack and mask of the calling thread; returns a message. */
@@ -235,11 +248,66 @@ static int pending_bits(pid_t tid, const char *field, uint64_t *out)
 	return found;
 }
 
+/* Thread H is inside its SIGPROF handler (on its alt stack) at checkpoint
+ * time; after restore the handler returns through its signal frame. */
+static pthread_t hthread;
+static stack_t saved_ss_h;
+static volatile int h_in_handler;
+static char h_why[512];
+static atomic_int h_done;
+
+static void h_prof(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	volatile uint64_t guard = 0x600d600d600d600dull;
+	h_in_handler = 1;
+	while (!phase)
+		wl_msleep(10);
+	stack_t now;
+	sigaltstack(NULL, &now);
+	uint64_t m = cur_mask();
+	if (!(now.ss_flags & SS_ONSTACK))
+		snprintf(h_why, sizeof(h_why), "H: in the handler after restore, sigaltstack flags %d (no SS_ONSTACK)",
+			 now.ss_flags);
+	else if (!(m & bit(sig)) || !(m & bit(SIGTTIN)))
+		snprintf(h_why, sizeof(h_why), "H: in the handler after restore, mask %#llx lacks SIGPROF/SIGTTIN",
+			 (unsigned long long)m);
+	else if (si->si_code != SI_TKILL || si->si_value.sival_int != 0 || guard != 0x600d600d600d600dull)
+		snprintf(h_why, sizeof(h_why), "H: handler frame changed (code %d, guard %#llx)", si->si_code,
+			 (unsigned long long)guard);
+}
+
+static void *h_main(void *arg)
+{
+	(void)arg;
+	/* Everything the others have pending stays blocked here. */
+	sigset_t m = mask_t;
+	sigaddset(&m, RT(8));
+	sigaddset(&m, RT(11));
+	pthread_sigmask(SIG_SETMASK, &m, NULL);
+	make_altstack(&saved_ss_h);
+	volatile uint64_t local = 0x1234abcd5678ef00ull;
+	raise(SIGPROF); /* stays in the handler until phase 1 */
+	/* Back from the handler through its frame: the mask and the stack
+	 * are as they were. */
+	char buf[400];
+	const char *e = check_thread_state(&saved_ss_h, &m, buf, sizeof(buf));
+	if (h_why[0])
+		;
+	else if (e)
+		snprintf(h_why, sizeof(h_why), "H: after the handler returned: %s", e);
+	else if (local != 0x1234abcd5678ef00ull)
+		snprintf(h_why, sizeof(h_why), "H: a local of the interrupted frame changed: %#llx",
+			 (unsigned long long)local);
+	atomic_store(&h_done, 1);
+	return NULL;
+}
+
 static void *t_main(void *arg)
 {
 	(void)arg;
 	pthread_sigmask(SIG_SETMASK, &mask_t, NULL);
-	make_altstack(&saved_ss_t);
+	make_altstack_flags(&saved_ss_t, SS_AUTODISARM);
 	t_tid = wl_gettid();
 	while (!phase)
 		wl_msleep(10);
@@ -324,6 +392,11 @@ int main(int argc, char **argv)
 
 	if (pthread_create(&tthread, NULL, t_main, NULL) != 0)
 		return 2;
+	set_sa(SIGPROF, h_prof, SA_SIGINFO | SA_ONSTACK, (int[]){ SIGTTIN, 0 });
+	if (pthread_create(&hthread, NULL, h_main, NULL) != 0)
+		return 2;
+	while (!h_in_handler)
+		wl_msleep(1);
 	while (!t_tid)
 		wl_msleep(1);
 
@@ -427,6 +500,10 @@ int main(int argc, char **argv)
 	struct timespec dl;
 	clock_gettime(CLOCK_REALTIME, &dl);
 	dl.tv_sec += 5;
+	if (pthread_timedjoin_np(hthread, NULL, &dl) != 0)
+		wl_fail("thread H did not leave its handler in 5 s");
+	else if (h_why[0])
+		wl_fail("%s", h_why);
 	if (pthread_timedjoin_np(tthread, NULL, &dl) != 0)
 		wl_fail("thread T did not finish its checks in 5 s");
 	else if (t_why[0])

@@ -21,8 +21,9 @@
  * same gettid(), TLS intact, mask intact, /proc/self/task/TID/comm intact,
  * rseq still registered (a second rseq() registration of the same area
  * must fail with EBUSY) and the rseq cpu_id is valid.  The main thread then
- * joins every thread with a timeout (clear_child_tid must work) and the
- * robust mutex must be usable again.
+ * joins every thread with a timeout (clear_child_tid must work), and a
+ * thread that had already exited (not yet joined) before the checkpoint,
+ * and the robust mutex must be usable again.
  */
 #include "wl.h"
 #include <semaphore.h>
@@ -272,6 +273,17 @@ static void *thread_main(void *arg)
 	return (void *)(long)(1000 + idx);
 }
 
+static atomic_int early_done;
+static pid_t early_tid;
+
+static void *early_main(void *arg)
+{
+	(void)arg;
+	early_tid = wl_gettid();
+	atomic_store(&early_done, 1);
+	return (void *)0xea71;
+}
+
 /* Syscalls each blocked thread must be seen in before the checkpoint. */
 static const long blocked_in[NT] = { -1, SYS_clock_nanosleep, SYS_futex, SYS_pause,
 				      SYS_rt_sigtimedwait, SYS_futex, SYS_futex, SYS_futex };
@@ -331,6 +343,15 @@ int main(int argc, char **argv)
 			wl_msleep(1);
 	}
 	pthread_sigmask(SIG_SETMASK, &main_th.mask, NULL);
+
+	/* A joinable thread that has already exited: only glibc's record of
+	 * it is left (its tid field cleared by the kernel); joined after
+	 * the restore. */
+	pthread_t early;
+	if (pthread_create(&early, NULL, early_main, NULL) != 0)
+		return 2;
+	while (!atomic_load(&early_done) || wl_thread_syscall(early_tid) != -2)
+		wl_msleep(1);
 
 	/* Wait until every thread is in its state. */
 	for (int i = 0; i < NT; i++) {
@@ -396,6 +417,15 @@ int main(int argc, char **argv)
 			wl_fail("%s", th[i].why);
 		if (i != 5)
 			WL_CHECK(ret == (void *)(long)(1000 + i), "thread %d joined with %p", i, ret);
+	}
+	{
+		struct timespec dl;
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += 5;
+		void *ret = NULL;
+		int r = pthread_timedjoin_np(early, &ret, &dl);
+		WL_CHECK(r == 0 && ret == (void *)0xea71, "joining the thread that exited before the checkpoint: %s, %p",
+			 strerror(r), ret);
 	}
 	/* The robust mutex is consistent and free again. */
 	int r = pthread_mutex_trylock(&robust);
