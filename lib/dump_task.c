@@ -265,8 +265,15 @@ static int dump_thread_regs(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
 		return fail(d->ctx, -errno, "tid %d: reading the XSAVE area: %s", tid, strerror(errno));
 	t->xsave.data = xs;
 	t->xsave.len = iov.iov_len;
-	if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(uint64_t), &t->sigmask) < 0)
+	r = thread_saved_sigmask(d->ctx, tid, regs, &t->sigmask);
+	if (r == 0 && ptrace(PTRACE_GETREGS, tid, 0, regs) < 0)
+		return fail(d->ctx, -errno, "tid %d: PTRACE_GETREGS: %s", tid, strerror(errno));
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == -ENOENT && ptrace(PTRACE_GETSIGMASK, tid, sizeof(uint64_t), &t->sigmask) < 0)
 		return fail(d->ctx, -errno, "tid %d: PTRACE_GETSIGMASK: %s", tid, strerror(errno));
+	pr_debug(d->ctx, "tid %d: signal mask 0x%llx%s", tid, (unsigned long long)t->sigmask,
+		 r == 0 ? " (from before its sigsuspend-like call)" : "");
 	if (syscall(SYS_get_robust_list, tid, &head, &len) < 0)
 		return fail(d->ctx, -errno, "tid %d: get_robust_list: %s", tid, strerror(errno));
 	t->robust_list = head;

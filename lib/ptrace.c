@@ -60,6 +60,51 @@ int thread_detach(pid_t tid, int sig)
 	return ptrace(PTRACE_DETACH, tid, 0, sig) < 0 ? -errno : 0;
 }
 
+static bool swaps_mask(const struct user_regs_struct *regs)
+{
+	long nr = (long)regs->orig_rax, ret = (long)regs->rax;
+
+	if (ret != -514 /* ERESTARTNOHAND */ && ret != -512 /* ERESTARTSYS */)
+		return false;
+	if (nr == SYS_rt_sigsuspend)
+		return true;
+	/* The others swap masks only when given one. */
+	if (nr == SYS_ppoll || nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2)
+		return regs->r8 != 0 || (nr == SYS_ppoll && regs->r10 != 0);
+	if (nr == SYS_pselect6)
+		return regs->r9 != 0;
+	return false;
+}
+
+int thread_saved_sigmask(struct ckpt_ctx *ctx, pid_t tid, const struct user_regs_struct *regs, uint64_t *mask)
+{
+	int status, r, sig = 0;
+	bool got = false;
+
+	if (!swaps_mask(regs))
+		return -ENOENT;
+	/*
+	 * Resumed, the kernel puts the saved mask back and restarts the call;
+	 * at its entry the mask is the real one. Then the call blocks again
+	 * with its temporary mask and our interrupt stops it as before.
+	 */
+	if (ptrace(PTRACE_SYSCALL, tid, 0, 0) < 0)
+		return fail(ctx, -errno, "tid %d: PTRACE_SYSCALL: %s", tid, strerror(errno));
+	for (;;) {
+		r = thread_wait_stop(tid, &status);
+		if (r < 0 || !WIFSTOPPED(status))
+			return fail(ctx, r < 0 ? r : -ESRCH, "tid %d: died while its signal mask was read", tid);
+		if ((status >> 16) == PTRACE_EVENT_STOP && got)
+			return 0;
+		if (!got && ptrace(PTRACE_GETSIGMASK, tid, sizeof(*mask), mask) == 0)
+			got = true;
+		/* A syscall stop, or a signal the real mask lets in: it goes on as it would have. */
+		sig = WSTOPSIG(status) == (SIGTRAP | 0x80) || (status >> 16) ? 0 : WSTOPSIG(status);
+		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 || ptrace(PTRACE_CONT, tid, 0, sig) < 0)
+			return fail(ctx, -errno, "tid %d: re-stopping: %s", tid, strerror(errno));
+	}
+}
+
 static bool find_in_range(int memfd, uint64_t start, uint64_t end, uint64_t *ip)
 {
 	uint8_t buf[8192];

@@ -21,6 +21,15 @@ int thread_seize(struct ckpt_ctx *ctx, pid_t tid, enum seize_state *state);
 /* Waits for the next ptrace stop of tid; returns the wait status. */
 int thread_wait_stop(pid_t tid, int *status);
 int thread_detach(pid_t tid, int sig);
+/*
+ * For a thread stopped inside sigsuspend, ppoll, pselect6 or epoll_pwait,
+ * whose signal mask is the call's temporary one: the mask it had before the
+ * call, which the kernel keeps out of reach until the call ends. Reads it by
+ * letting the thread restart the call (0, and *mask set) or says the thread
+ * is not in such a call (-ENOENT). regs are the thread's current registers.
+ */
+struct user_regs_struct;
+int thread_saved_sigmask(struct ckpt_ctx *ctx, pid_t tid, const struct user_regs_struct *regs, uint64_t *mask);
 
 /*
  * A system call run inside a stopped thread. The thread's registers and
