@@ -92,7 +92,7 @@ static int dump_one_fd(struct dump *d, struct dproc *dp, int fdnum)
 		f = new_file(d, &fd.st, ops->kind);
 		f->flags = fd.flags;
 		f->pos = fd.pos;
-		r = ops->dump(d->ctx, d->opts, &fd, f, &d->m.arena);
+		r = ops->dump(d->ctx, d->opts, &fd, f, &d->m);
 		if (r < 0)
 			return r;
 		df = array_push(&d->dfiles, &d->nr_dfiles, &d->cap_dfiles, sizeof(*df));

@@ -297,7 +297,9 @@ int model_validate(const struct model *m, struct ckpt_ctx *ctx)
 	for (size_t i = 0; i < m->files.n; i++) {
 		const Ckpt__File *f = m->files.v[i];
 
-		if (f->id == 0 || (f->path && strlen(f->path) >= 4096))
+		if (f->id == 0 || (f->path && strlen(f->path) >= 4096) ||
+		    (f->has_pipe_data && (!f->has_pipe_size || f->pipe_data.len > f->pipe_size)) ||
+		    f->pipe_size > (1u << 30))
 			return fail(ctx, -EBADMSG, "image damaged: file record %llu", (unsigned long long)f->id);
 	}
 	for (size_t i = 0; i < m->fds.n; i++) {

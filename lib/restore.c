@@ -259,32 +259,34 @@ static int open_map_fd(struct restore *rs, const Ckpt__File *f)
 
 static int open_files(struct restore *rs)
 {
+	struct res_restore rr = { .m = &rs->m, .opts = rs->opts, .fd_floor = rs->ctl_lo };
 	size_t n = rs->m.files.n;
+	int r = 0;
 
 	rs->file_fds = xcalloc(n, sizeof(int));
 	rs->map_fds = xcalloc(n, sizeof(int));
 	for (size_t i = 0; i < n; i++)
 		rs->file_fds[i] = rs->map_fds[i] = -1;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; r == 0 && i < n; i++) {
 		const Ckpt__File *f = rs->m.files.v[i];
 		const struct res_ops *ops = res_by_kind(f->kind);
-		int fd, r;
+		int fd;
 
-		if (!ops)
-			return fail(rs->ctx, -EBADMSG, "file %llu: unknown kind %u", (unsigned long long)f->id, f->kind);
-		r = ops->open(rs->ctx, f, rs->opts, &fd);
+		if (!ops) {
+			r = fail(rs->ctx, -EBADMSG, "file %llu: unknown kind %u", (unsigned long long)f->id, f->kind);
+			break;
+		}
+		r = ops->open(rs->ctx, &rr, f, &fd);
 		if (r < 0)
-			return r;
+			break;
 		rs->file_fds[i] = high_fd(rs, fd);
 		if (rs->file_fds[i] < 0)
-			return rs->file_fds[i];
-		if (file_needs_map_fd(rs, f->id)) {
-			rs->map_fds[i] = open_map_fd(rs, f);
-			if (rs->map_fds[i] < 0)
-				return rs->map_fds[i];
-		}
+			r = rs->file_fds[i];
+		else if (file_needs_map_fd(rs, f->id) && (rs->map_fds[i] = open_map_fd(rs, f)) < 0)
+			r = rs->map_fds[i];
 	}
-	return 0;
+	res_restore_done(&rr);
+	return r;
 }
 
 /* Shared anonymous memory: a shmem object made here and mapped by each user. */

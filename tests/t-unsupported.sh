@@ -26,7 +26,7 @@ for kind in $("$BIN/unsupported" --list); do
 		start_workload unsupported "$kind"
 		p="pid $PID fd 9"
 		case $kind in
-		pipe) pat="$p: pipe is not supported yet" ;;
+		pipe-rdwr) pat="$p: a pipe opened for reading and writing is not supported yet" ;;
 		socketpair | unix-listen | tcp | udp) pat="$p: socket is not supported yet" ;;
 		epoll) pat="$p: eventpoll is not supported yet" ;;
 		eventfd | signalfd | timerfd | inotify | fanotify | userfaultfd | pidfd | io_uring)

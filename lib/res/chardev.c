@@ -28,22 +28,22 @@ static bool chardev_match(const struct fd_desc *fd)
 }
 
 static int chardev_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, const struct fd_desc *fd,
-			Ckpt__File *f, struct arena *a)
+			Ckpt__File *f, struct model *m)
 {
 	(void)ctx;
 	(void)opts;
-	f->path = arena_strdup(a, device_path(fd->st.st_rdev));
+	f->path = arena_strdup(&m->arena, device_path(fd->st.st_rdev));
 	f->has_rdev = true;
 	f->rdev = fd->st.st_rdev;
 	return 0;
 }
 
-static int chardev_open(struct ckpt_ctx *ctx, const Ckpt__File *f, const struct ckpt_restore_opts *opts, int *out)
+static int chardev_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *out)
 {
 	const char *path = f->has_rdev ? device_path((dev_t)f->rdev) : NULL;
 	int fd;
 
-	(void)opts;
+	(void)rr;
 	if (!path)
 		return fail(ctx, -EBADMSG, "file %llu: unknown device", (unsigned long long)f->id);
 	fd = open(path, ((int)f->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_CLOEXEC);

@@ -12,7 +12,7 @@ static bool path_match(const struct fd_desc *fd)
 }
 
 static int path_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, const struct fd_desc *fd,
-		     Ckpt__File *f, struct arena *a)
+		     Ckpt__File *f, struct model *m)
 {
 	char proc_path[64];
 	struct statfs sfs;
@@ -26,19 +26,19 @@ static int path_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, co
 	if (strstr(fd->link, " (deleted)"))
 		return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: file %s was unlinked; unlinked files are not supported yet",
 			    fd->pid, fd->fd, fd->link);
-	f->path = arena_strdup(a, fd->link);
+	f->path = arena_strdup(&m->arena, fd->link);
 	f->has_mtime_ns = true;
 	f->mtime_ns = (uint64_t)fd->st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)fd->st.st_mtim.tv_nsec;
 	return 0;
 }
 
-static int path_open(struct ckpt_ctx *ctx, const Ckpt__File *f, const struct ckpt_restore_opts *opts, int *out)
+static int path_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *out)
 {
 	int flags = (int)f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
 	struct stat st;
 	int fd;
 
-	(void)opts;
+	(void)rr;
 	if (!f->path || f->path[0] != '/')
 		return fail(ctx, -EBADMSG, "file %llu: no absolute path", (unsigned long long)f->id);
 	if (f->flags & O_PATH)

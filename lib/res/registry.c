@@ -6,6 +6,7 @@ static const struct res_ops *const kinds[] = {
 	&res_path,
 	&res_chardev,
 	&res_tty,
+	&res_pipe,
 };
 
 const struct res_ops *res_by_kind(uint32_t kind)
@@ -45,4 +46,34 @@ const char *fd_kind_name(const struct fd_desc *fd, char *buf, size_t len)
 		snprintf(buf, len, "%s", l);
 	}
 	return buf;
+}
+
+struct res_obj *res_obj_find(struct res_restore *rr, uint32_t kind, uint64_t id)
+{
+	for (size_t i = 0; i < rr->nr_objs; i++)
+		if (rr->objs[i].kind == kind && rr->objs[i].id == id)
+			return &rr->objs[i];
+	return NULL;
+}
+
+struct res_obj *res_obj_add(struct res_restore *rr, uint32_t kind, uint64_t id)
+{
+	struct res_obj *o = array_push(&rr->objs, &rr->nr_objs, &rr->cap_objs, sizeof(*o));
+
+	o->kind = kind;
+	o->id = id;
+	o->fds[0] = o->fds[1] = -1;
+	return o;
+}
+
+/* Every description in use has its own fd by now: drop the kinds' extra ones. */
+void res_restore_done(struct res_restore *rr)
+{
+	for (size_t i = 0; i < rr->nr_objs; i++)
+		for (int k = 0; k < 2; k++)
+			if (rr->objs[i].fds[k] >= 0)
+				close(rr->objs[i].fds[k]);
+	free(rr->objs);
+	rr->objs = NULL;
+	rr->nr_objs = rr->cap_objs = 0;
 }

@@ -17,7 +17,30 @@ enum file_kind {
 	FILE_KIND_PATH = 1,   /* regular file or directory reopened by path */
 	FILE_KIND_CHARDEV = 2, /* /dev/null, /dev/zero, /dev/random, ... */
 	FILE_KIND_TTY = 3,    /* the caller's terminal (--shell-job) */
+	FILE_KIND_PIPE = 4,   /* an anonymous pipe, with the data in it */
 };
+
+/*
+ * State of one restore that kinds share between their open() calls: the
+ * image, and objects behind several descriptions (both ends of a pipe).
+ */
+struct res_obj {
+	uint32_t kind;
+	uint64_t id;
+	int fds[2];
+};
+
+struct res_restore {
+	const struct model *m;
+	const struct ckpt_restore_opts *opts;
+	int fd_floor;         /* fds kept across calls must be at or above this */
+	struct res_obj *objs;
+	size_t nr_objs, cap_objs;
+};
+
+struct res_obj *res_obj_find(struct res_restore *rr, uint32_t kind, uint64_t id);
+struct res_obj *res_obj_add(struct res_restore *rr, uint32_t kind, uint64_t id);
+void res_restore_done(struct res_restore *rr);
 
 /* What the dumper knows of one descriptor before a kind takes it. */
 struct fd_desc {
@@ -35,11 +58,11 @@ struct res_ops {
 	const char *name;
 	enum file_kind kind;
 	bool (*match)(const struct fd_desc *fd);
-	/* Fills f (id and kind are set by the caller). */
+	/* Fills f (id and kind are set by the caller); m holds what is dumped so far. */
 	int (*dump)(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, const struct fd_desc *fd,
-		    Ckpt__File *f, struct arena *a);
+		    Ckpt__File *f, struct model *m);
 	/* Opens the file description again; the result may be any fd number. */
-	int (*open)(struct ckpt_ctx *ctx, const Ckpt__File *f, const struct ckpt_restore_opts *opts, int *fd);
+	int (*open)(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *fd);
 };
 
 const struct res_ops *res_by_kind(uint32_t kind);
@@ -51,5 +74,6 @@ const char *fd_kind_name(const struct fd_desc *fd, char *buf, size_t len);
 extern const struct res_ops res_path;
 extern const struct res_ops res_chardev;
 extern const struct res_ops res_tty;
+extern const struct res_ops res_pipe;
 
 #endif

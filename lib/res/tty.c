@@ -21,20 +21,20 @@ static bool tty_match(const struct fd_desc *fd)
 }
 
 static int tty_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, const struct fd_desc *fd,
-		    Ckpt__File *f, struct arena *a)
+		    Ckpt__File *f, struct model *m)
 {
 	if (!opts->shell_job)
 		return fail(ctx, -EOPNOTSUPP,
 			    "pid %d fd %d: terminal %s is not supported without --shell-job", fd->pid, fd->fd, fd->link);
-	f->path = arena_strdup(a, fd->link);
+	f->path = arena_strdup(&m->arena, fd->link);
 	f->has_rdev = true;
 	f->rdev = fd->st.st_rdev;
 	return 0;
 }
 
-static int tty_open(struct ckpt_ctx *ctx, const Ckpt__File *f, const struct ckpt_restore_opts *opts, int *out)
+static int tty_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *out)
 {
-	if (!opts->shell_job)
+	if (!rr->opts->shell_job)
 		return fail(ctx, -EOPNOTSUPP, "the image holds terminal %s: restore it with --shell-job",
 			    f->path ? f->path : "?");
 	for (int fd = 0; fd <= 2; fd++)

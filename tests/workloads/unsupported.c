@@ -137,9 +137,15 @@ static int make(const char *k)
 
 	if (!strcmp(k, "none"))
 		return 0;
-	if (!strcmp(k, "pipe")) {
-		if (pipe(fds) < 0 || place(fds[0], 9) < 0 || place(fds[1], 10) < 0)
+	if (!strcmp(k, "pipe-rdwr")) { /* a pipe reopened read-write through /proc */
+		char p[64];
+
+		if (pipe(fds) < 0 || place(fds[1], 10) < 0)
 			return -1;
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fds[0]);
+		if (place(open(p, O_RDWR), 9) < 0)
+			return -1;
+		close(fds[0]);
 		return write(10, "pre", 3) == 3 ? 0 : -1;
 	}
 	if (!strcmp(k, "socketpair")) {
@@ -298,7 +304,7 @@ static void check(const char *k)
 {
 	if (!strcmp(k, "none"))
 		return;
-	if (!strcmp(k, "pipe")) {
+	if (!strcmp(k, "pipe-rdwr")) {
 		if (write(10, "post", 4) != 4)
 			FAILF("pipe: write: %s", strerror(errno));
 		expect_read(9, "prepost", "pipe");
@@ -426,7 +432,7 @@ static void check(const char *k)
 }
 
 static const char *kinds[] = {
-	"none", "pipe", "socketpair", "unix-listen", "tcp", "udp", "eventfd", "epoll", "signalfd", "timerfd",
+	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "eventfd", "epoll", "signalfd", "timerfd",
 	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo", "deleted",
 	"memfd-map", "sysv-shm", "deleted-map", "procfile",
 };
