@@ -299,7 +299,7 @@ int model_validate(const struct model *m, struct ckpt_ctx *ctx)
 
 		if (f->id == 0 || (f->path && strlen(f->path) >= 4096) ||
 		    (f->has_pipe_data && (!f->has_pipe_size || f->pipe_data.len > f->pipe_size)) ||
-		    f->pipe_size > (1u << 30))
+		    f->pipe_size > (1u << 30) || f->n_epoll_targets > (1u << 20))
 			return fail(ctx, -EBADMSG, "image damaged: file record %llu", (unsigned long long)f->id);
 	}
 	for (size_t i = 0; i < m->fds.n; i++) {

@@ -18,6 +18,7 @@
 
 #include "compat.h"
 #include "mem.h"
+#include "res/res.h"
 #include "restore.h"
 #include "restore_vdso.h"
 
@@ -58,6 +59,28 @@ static void install_fds(struct restore *rs, struct rproc *rp)
 	}
 	if (next < rs->ctl_lo)
 		syscall(SYS_close_range, next, rs->ctl_lo - 1, 0);
+}
+
+/* State that names other fds by number (epoll watches), once all are in place. */
+static void attach_fds(struct restore *rs, struct rproc *rp)
+{
+	pid_t pid = (pid_t)rp->p->pid;
+
+	for (size_t i = 0; i < rp->nr_fds; i++) {
+		const Ckpt__Fd *fd = rp->fds[i];
+		const Ckpt__File *f = model_file(&rs->m, fd->file_id);
+		const struct res_ops *ops = res_by_kind(f->kind);
+		char msg[200];
+		bool first = true;
+		int r;
+
+		if (!ops || !ops->attach || !f->has_owner_pid || f->owner_pid != rp->p->pid)
+			continue;
+		for (size_t k = 0; k < i; k++)
+			first &= rp->fds[k]->file_id != fd->file_id;
+		if (first && (r = ops->attach(f, rp->p->pid, (int)fd->fd, msg, sizeof(msg))) < 0)
+			TASK_FAIL(rs, pid, r, "%s", msg);
+	}
 }
 
 static void set_fs(struct restore *rs, const Ckpt__Process *p)
@@ -430,6 +453,7 @@ void task_main(struct restore *rs, size_t idx)
 	join_group(rs, p);
 	check_ids(rs, p);
 	install_fds(rs, rp);
+	attach_fds(rs, rp);
 	set_fs(rs, p);
 	set_settings(rs, p);
 	enter_restorer(rs, rp);

@@ -3,7 +3,7 @@
 # residency, VmFlags, mm fields, credentials, settings, descriptor tables and
 # offsets) against what it recorded before the dump.
 failed=
-for wl in memory mmfields creds settings fds; do
+for wl in memory mmfields creds settings fds epoll; do
 	if (
 		trap 'kill_tree "$PID" >/dev/null 2>&1' EXIT
 		start_workload "$wl"

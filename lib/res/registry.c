@@ -7,6 +7,8 @@ static const struct res_ops *const kinds[] = {
 	&res_chardev,
 	&res_tty,
 	&res_pipe,
+	&res_eventfd,
+	&res_epoll,
 };
 
 const struct res_ops *res_by_kind(uint32_t kind)
@@ -46,6 +48,14 @@ const char *fd_kind_name(const struct fd_desc *fd, char *buf, size_t len)
 		snprintf(buf, len, "%s", l);
 	}
 	return buf;
+}
+
+char *fdinfo_text(const struct fd_desc *fd)
+{
+	char path[96], *text = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/fdinfo/%d", fd->pid, fd->tid, fd->fd);
+	return read_text(path, &text, NULL) < 0 ? NULL : text;
 }
 
 struct res_obj *res_obj_find(struct res_restore *rr, uint32_t kind, uint64_t id)

@@ -18,6 +18,8 @@ enum file_kind {
 	FILE_KIND_CHARDEV = 2, /* /dev/null, /dev/zero, /dev/random, ... */
 	FILE_KIND_TTY = 3,    /* the caller's terminal (--shell-job) */
 	FILE_KIND_PIPE = 4,   /* an anonymous pipe, with the data in it */
+	FILE_KIND_EVENTFD = 5,
+	FILE_KIND_EPOLL = 6,
 };
 
 /*
@@ -63,6 +65,13 @@ struct res_ops {
 		    Ckpt__File *f, struct model *m);
 	/* Opens the file description again; the result may be any fd number. */
 	int (*open)(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *fd);
+	/*
+	 * Optional, run in the restored process pid once all its fds are in
+	 * place (as the image numbers them): state that refers to other fds by
+	 * number. fd is the number of this description in pid. Returns 0 or
+	 * -errno with a message in msg.
+	 */
+	int (*attach)(const Ckpt__File *f, uint32_t pid, int fd, char *msg, size_t msglen);
 };
 
 const struct res_ops *res_by_kind(uint32_t kind);
@@ -75,5 +84,10 @@ extern const struct res_ops res_path;
 extern const struct res_ops res_chardev;
 extern const struct res_ops res_tty;
 extern const struct res_ops res_pipe;
+extern const struct res_ops res_eventfd;
+extern const struct res_ops res_epoll;
+
+/* Reads a "key:" value of /proc/PID/task/TID/fdinfo/FD; NULL if absent. */
+char *fdinfo_text(const struct fd_desc *fd);
 
 #endif
