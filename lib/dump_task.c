@@ -85,9 +85,6 @@ static int read_creds(struct dump *d, pid_t pid, pid_t tid, Ckpt__Creds **out)
 	c->cap_amb = parse_hex_field(st, "CapAmb");
 	p = status_field(st, "NoNewPrivs");
 	c->no_new_privs = p && *p == '1';
-	p = status_field(st, "Seccomp");
-	if (p && *p != '0')
-		return fail(d->ctx, -EOPNOTSUPP, "pid %d: seccomp filters are not supported yet", pid);
 	*out = c;
 	return 0;
 }
@@ -240,6 +237,51 @@ static int peek_siginfo(struct dump *d, pid_t tid, bool shared, uint8_t ***out, 
 	}
 }
 
+/* The thread's seccomp mode and filters, oldest first. */
+static int dump_seccomp(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
+{
+	_cleanup_free_ char *st = NULL;
+	char path[96];
+	const char *p;
+	long n;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%u/status", dp->pid, t->tid);
+	r = read_text(path, &st, NULL);
+	if (r < 0)
+		return fail(d->ctx, r, "tid %u: reading %s: %s", t->tid, path, strerror(-r));
+	p = status_field(st, "Seccomp");
+	t->has_seccomp_mode = true;
+	t->seccomp_mode = p ? (uint32_t)atoi(p) : 0;
+	if (t->seccomp_mode != 2)
+		return 0;
+	p = status_field(st, "Seccomp_filters");
+	n = p ? atol(p) : 0;
+	if (n <= 0 || n > 1024)
+		return fail(d->ctx, -EINVAL, "tid %u: %ld seccomp filters", t->tid, n);
+	t->seccomp_filters = arena_alloc(&d->m.arena, (size_t)n * sizeof(*t->seccomp_filters));
+	t->n_seccomp_filters = (size_t)n;
+	for (long i = 0; i < n; i++) {
+		/* Index 0 is the newest filter. */
+		Ckpt__SeccompFilter *f = arena_alloc(&d->m.arena, sizeof(*f));
+		struct __ptrace_seccomp_metadata md = { .filter_off = (uint64_t)i };
+		long len = ptrace(PTRACE_SECCOMP_GET_FILTER, t->tid, i, NULL);
+
+		ckpt__seccomp_filter__init(f);
+		if (len <= 0 || len > 4096)
+			return fail(d->ctx, len < 0 ? -errno : -EINVAL, "tid %u: seccomp filter %ld: %s", t->tid, i,
+				    len < 0 ? strerror(errno) : "bad length");
+		f->prog.len = (size_t)len * 8;
+		f->prog.data = arena_alloc(&d->m.arena, f->prog.len);
+		if (ptrace(PTRACE_SECCOMP_GET_FILTER, t->tid, i, f->prog.data) != len)
+			return fail(d->ctx, -errno, "tid %u: reading seccomp filter %ld: %s", t->tid, i, strerror(errno));
+		if (ptrace(PTRACE_SECCOMP_GET_METADATA, t->tid, sizeof(md), &md) > 0)
+			f->flags = md.flags;
+		t->seccomp_filters[n - 1 - i] = f;
+	}
+	return 0;
+}
+
 static int dump_thread_regs(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
 {
 	struct arena *a = &d->m.arena;
@@ -299,7 +341,8 @@ static int dump_thread_regs(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
 		t->sigpending[i].data = pend[i];
 		t->sigpending[i].len = 128;
 	}
-	return read_creds(d, dp->pid, tid, &t->creds);
+	r = dump_seccomp(d, dp, t);
+	return r < 0 ? r : read_creds(d, dp->pid, tid, &t->creds);
 }
 
 static int collect_threads(struct dump *d, struct dproc *dp)

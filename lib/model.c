@@ -218,8 +218,15 @@ static int validate_thread(const struct model *m, struct ckpt_ctx *ctx, const Ck
 	for (size_t i = 0; i < t->n_sigpending; i++)
 		if (t->sigpending[i].len != 128)
 			return fail(ctx, -EBADMSG, "image damaged: pending signal of thread %u", t->tid);
-	if (t->rseq_len > 4096 || t->robust_list_len > 4096)
+	if (t->rseq_len > 4096 || t->robust_list_len > 4096 || t->seccomp_mode > 2 || t->n_seccomp_filters > 1024 ||
+	    (t->n_seccomp_filters > 0) != (t->seccomp_mode == 2))
 		return fail(ctx, -EBADMSG, "image damaged: thread %u", t->tid);
+	for (size_t i = 0; i < t->n_seccomp_filters; i++) {
+		size_t len = t->seccomp_filters[i]->prog.len;
+
+		if (len == 0 || len % 8 || len > 4096 * 8)
+			return fail(ctx, -EBADMSG, "image damaged: seccomp filter of thread %u", t->tid);
+	}
 	return validate_creds(ctx, t->tid, t->creds);
 }
 

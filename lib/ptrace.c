@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "compat.h"
 #include "ptrace.h"
 
 int thread_wait_stop(pid_t tid, int *status)
@@ -25,7 +26,8 @@ int thread_seize(struct ckpt_ctx *ctx, pid_t tid, enum seize_state *state)
 {
 	int status, r;
 
-	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) < 0)
+	/* The target's seccomp filters must not judge the calls we run in it. */
+	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP) < 0)
 		return errno == ESRCH ? -ESRCH
 				      : fail(ctx, -errno, "tid %d: cannot seize: %s%s", tid, strerror(errno),
 					     errno == EPERM ? " (traced by another tracer, or not permitted)" : "");

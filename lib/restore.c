@@ -372,7 +372,7 @@ static const char *const step_names[] = {
 	[STEP_MPROTECT] = "mprotect on vma", [STEP_MLOCK] = "mlock on vma", [STEP_MM_MAP] = "PR_SET_MM_MAP",
 	[STEP_CLONE] = "creating thread", [STEP_THREAD] = "thread state of", [STEP_SIGNALS] = "queueing signal",
 	[STEP_CREDS] = "credentials, step", [STEP_RLIMIT] = "rlimit", [STEP_PRCTL] = "prctl", [STEP_GO] = "waiting",
-	[STEP_VDSO_PROXY] = "placing vDSO trampolines at",
+	[STEP_VDSO_PROXY] = "placing vDSO trampolines at", [STEP_SECCOMP] = "seccomp filters of thread",
 };
 
 static int report_error(struct restore *rs, const struct rst_report *r)
@@ -518,7 +518,8 @@ static int seize_all(struct restore *rs)
 		for (size_t k = 0; k < rs->procs[i].nr_threads; k++) {
 			pid_t tid = (pid_t)rs->procs[i].threads[k]->tid;
 
-			if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)
+			/* Seccomp filters the threads install next must not judge the rest of the restore. */
+			if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP) < 0)
 				return fail(rs->ctx, -errno, "tid %d: cannot seize: %s", tid, strerror(errno));
 		}
 	return 0;

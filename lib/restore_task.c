@@ -225,8 +225,18 @@ static void fill_creds(struct restore *rs, struct rst_creds *c, const Ckpt__Cred
 }
 
 struct layout {
-	uint64_t args, vmas, threads, sig, groups, auxv, stacks, parking, proxy, total;
+	uint64_t args, vmas, threads, sig, seccomp, groups, auxv, stacks, parking, proxy, total;
 };
+
+static uint64_t seccomp_bytes(const struct rproc *rp)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < rp->nr_threads; i++)
+		for (size_t k = 0; k < rp->threads[i]->n_seccomp_filters; k++)
+			n += 8 + rp->threads[i]->seccomp_filters[k]->prog.len;
+	return n;
+}
 
 static uint64_t sigpending_bytes(struct rproc *rp)
 {
@@ -251,7 +261,8 @@ static void plan_layout(struct rproc *rp, struct layout *l, uint64_t vdso_len, u
 	l->vmas = PAGE_ALIGN(l->args + sizeof(struct rst_args));
 	l->threads = l->vmas + rp->nr_vmas * sizeof(struct rst_vma);
 	l->sig = l->threads + restorer_threads(rp) * sizeof(struct rst_thread);
-	l->groups = l->sig + sigpending_bytes(rp);
+	l->seccomp = l->sig + sigpending_bytes(rp);
+	l->groups = PAGE_ALIGN(l->seccomp + seccomp_bytes(rp));
 	l->auxv = l->groups + 65536 * 4;
 	l->stacks = PAGE_ALIGN(l->auxv + rp->p->mm->auxv.len + 16);
 	l->parking = l->stacks + restorer_threads(rp) * RST_THREAD_STACK;
@@ -289,7 +300,7 @@ static void fill_threads(struct restore *rs, struct rproc *rp, struct rst_args *
 			 const struct layout *l)
 {
 	struct rst_thread *t = (struct rst_thread *)(block + l->threads);
-	uint64_t sig_off = l->sig;
+	uint64_t sig_off = l->sig, sc_off = l->seccomp;
 
 	size_t extra = rp->p->leader_exited ? 1 : 0;
 
@@ -320,6 +331,17 @@ static void fill_threads(struct restore *rs, struct rproc *rp, struct rst_args *
 		t->stack_top = a->block_start + l->stacks + (i + 1 + extra) * RST_THREAD_STACK - 64;
 		snprintf(t->comm, sizeof(t->comm), "%s", src->comm);
 		fill_creds(rs, &t->creds, src->creds, rp->p->creds->securebits);
+		t->seccomp_mode = src->seccomp_mode;
+		t->nr_filters = (uint32_t)src->n_seccomp_filters;
+		t->filters_off = sc_off;
+		for (size_t k = 0; k < src->n_seccomp_filters; k++) {
+			const Ckpt__SeccompFilter *sf = src->seccomp_filters[k];
+			uint32_t hdr[2] = { (uint32_t)(sf->prog.len / 8), (uint32_t)sf->flags };
+
+			memcpy(block + sc_off, hdr, 8);
+			memcpy(block + sc_off + 8, sf->prog.data, sf->prog.len);
+			sc_off += 8 + sf->prog.len;
+		}
 		t->nr_sigpending = (uint32_t)src->n_sigpending;
 		t->sigpending_off = sig_off;
 		for (size_t k = 0; k < src->n_sigpending; k++, sig_off += 128)

@@ -278,6 +278,29 @@ static void set_creds(struct rst_args *a, const struct rst_creds *c)
 		CHECK(a, sys6(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0), STEP_CREDS, 8);
 }
 
+/*
+ * The thread's seccomp filters, oldest first. Installed while still
+ * privileged; the tracer has seccomp suspended for us, so they judge
+ * nothing until the thread is let go.
+ */
+static void install_seccomp(struct rst_args *a, const struct rst_thread *t)
+{
+	const unsigned char *p = at(a, t->filters_off);
+
+	if (t->seccomp_mode == 1)
+		CHECK(a, sys2(__NR_prctl, PR_SET_SECCOMP, 1 /* SECCOMP_MODE_STRICT */), STEP_SECCOMP, t->tid);
+	for (uint32_t i = 0; t->seccomp_mode == 2 && i < t->nr_filters; i++) {
+		uint32_t insns = *(const uint32_t *)p, flags = *(const uint32_t *)(p + 4);
+		struct {
+			unsigned short len;
+			const void *filter;
+		} prog = { (unsigned short)insns, p + 8 };
+
+		CHECK(a, sys3(__NR_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, flags, &prog), STEP_SECCOMP, t->tid);
+		p += 8 + (uint64_t)insns * 8;
+	}
+}
+
 /* Per-thread kernel state that needs no privilege and no other thread. */
 static void thread_state(struct rst_args *a, struct rst_thread *t)
 {
@@ -312,6 +335,7 @@ static void thread_main(void *ap, void *tp)
 	thread_state(a, t);
 	bump(&a->threads_ready);
 	wait_at_least(&a->release, 1);
+	install_seccomp(a, t);
 	set_creds(a, &t->creds);
 	bump(&a->threads_done);
 	park(a);
@@ -387,6 +411,7 @@ void rst_main(struct rst_args *a)
 	__atomic_store_n(&a->release, 1, __ATOMIC_RELEASE);
 	futex_wake(&a->release);
 	process_settings(a);
+	install_seccomp(a, self);
 	set_creds(a, &self->creds);
 	process_prctls(a);
 	wait_at_least(&a->threads_done, (int32_t)a->nr_threads - 1);

@@ -43,6 +43,9 @@ struct rst_thread {
 	uint64_t stack_top;        /* absolute address of its restorer stack */
 	struct rst_creds creds;
 	char comm[16];
+	uint32_t seccomp_mode;     /* 0 none, 1 strict, 2 filters */
+	uint32_t nr_filters;
+	uint64_t filters_off;      /* per filter: u32 insns, u32 flags, insns * 8 bytes */
 };
 
 struct rst_rlimit {
@@ -79,7 +82,7 @@ struct rst_report {
 enum rst_step {
 	STEP_NONE, STEP_PARK_VDSO, STEP_UNMAP, STEP_MMAP, STEP_MADVISE, STEP_VDSO, STEP_MPROTECT,
 	STEP_MLOCK, STEP_MM_MAP, STEP_CLONE, STEP_THREAD, STEP_SIGNALS, STEP_CREDS, STEP_RLIMIT,
-	STEP_PRCTL, STEP_GO, STEP_VDSO_PROXY,
+	STEP_PRCTL, STEP_GO, STEP_VDSO_PROXY, STEP_SECCOMP,
 };
 
 struct rst_args {
