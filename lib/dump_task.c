@@ -345,6 +345,24 @@ static int dump_thread_regs(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
 	return r < 0 ? r : read_creds(d, dp->pid, tid, &t->creds);
 }
 
+/* Without CAP_SYS_ADMIN seccomp stays in force while traced: our calls could kill the target. */
+static int check_seccomp_suspended(struct dump *d, struct dproc *dp)
+{
+	if (have_cap(CAP_SYS_ADMIN))
+		return 0;
+	for (size_t i = 0; i < dp->nr_tids; i++) {
+		_cleanup_free_ char *st = NULL;
+		char path[96];
+		const char *p;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", dp->pid, dp->tids[i]);
+		if (read_text(path, &st, NULL) == 0 && (p = status_field(st, "Seccomp")) && *p != '0')
+			return fail(d->ctx, -EPERM, "tid %d: runs under seccomp; dumping it needs CAP_SYS_ADMIN",
+				    dp->tids[i]);
+	}
+	return 0;
+}
+
 static int collect_threads(struct dump *d, struct dproc *dp)
 {
 	uint64_t scratch = 0;
@@ -352,6 +370,9 @@ static int collect_threads(struct dump *d, struct dproc *dp)
 	long ret;
 	int r, r2;
 
+	r = check_seccomp_suspended(d, dp);
+	if (r < 0)
+		return r;
 	r = find_syscall_insn(d->ctx, dp->dir, dp->pid, &dp->syscall_ip);
 	if (r < 0)
 		return r;

@@ -89,6 +89,8 @@ void *array_push(void *arr_p, size_t *nr, size_t *cap, size_t size);
 /* Finds "Key:\t" in /proc status text and returns the value start or NULL. */
 const char *status_field(const char *status, const char *key);
 bool pid_exists(pid_t pid);
+/* Is cap in our effective set? */
+bool have_cap(int cap);
 
 /* Failure injection for tests: CKPT_FAIL_AT=step:N makes step fail the Nth time. */
 bool fail_point(struct ckpt_ctx *ctx, const char *step);

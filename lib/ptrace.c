@@ -22,15 +22,39 @@ int thread_wait_stop(pid_t tid, int *status)
 	}
 }
 
+static pid_t tracer_of(pid_t tid)
+{
+	char path[64], *text = NULL;
+	const char *p;
+	pid_t t = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	if (read_text(path, &text, NULL) == 0 && (p = status_field(text, "TracerPid")))
+		t = atoi(p);
+	free(text);
+	return t;
+}
+
 int thread_seize(struct ckpt_ctx *ctx, pid_t tid, enum seize_state *state)
 {
 	int status, r;
+	pid_t tracer;
 
-	/* The target's seccomp filters must not judge the calls we run in it. */
-	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP) < 0)
-		return errno == ESRCH ? -ESRCH
-				      : fail(ctx, -errno, "tid %d: cannot seize: %s%s", tid, strerror(errno),
-					     errno == EPERM ? " (traced by another tracer, or not permitted)" : "");
+	/*
+	 * The target's seccomp filters must not judge the calls we run in it;
+	 * suspending them needs CAP_SYS_ADMIN, without which a target under
+	 * seccomp is refused when its state is read.
+	 */
+	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP) < 0 &&
+	    (errno != EPERM || ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) < 0)) {
+		if (errno == ESRCH)
+			return -ESRCH;
+		if (errno == EPERM && (tracer = tracer_of(tid)) > 0)
+			return fail(ctx, -EBUSY, "tid %d: already traced by pid %d; ckpt cannot dump a traced process",
+				    tid, tracer);
+		return fail(ctx, -errno, "tid %d: cannot trace it: %s%s", tid, strerror(errno),
+			    errno == EPERM ? " (the caller may not ptrace it)" : "");
+	}
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		return fail(ctx, -errno, "tid %d: PTRACE_INTERRUPT: %s", tid, strerror(errno));
 	for (;;) {

@@ -183,6 +183,46 @@ static int check_pids(struct restore *rs)
 	return r;
 }
 
+static bool has_cap(const struct restore *rs, int cap)
+{
+	return rs->own_caps & (1ULL << cap);
+}
+
+static int check_creds_allowed(struct restore *rs, uint32_t id, const Ckpt__Creds *c)
+{
+	uid_t ruid, euid, suid;
+	gid_t rgid, egid, sgid;
+
+	getresuid(&ruid, &euid, &suid);
+	getresgid(&rgid, &egid, &sgid);
+	for (int i = 0; i < 4; i++) {
+		if (!has_cap(rs, CAP_SETUID) && c->uid[i] != ruid && c->uid[i] != euid && c->uid[i] != suid)
+			return fail(rs->ctx, -EPERM, "pid %u: the image asks for uid %u, which uid %u may not take",
+				    id, c->uid[i], euid);
+		if (!has_cap(rs, CAP_SETGID) && c->gid[i] != rgid && c->gid[i] != egid && c->gid[i] != sgid)
+			return fail(rs->ctx, -EPERM, "pid %u: the image asks for gid %u, which uid %u may not take",
+				    id, c->gid[i], euid);
+	}
+	if ((c->cap_prm | c->cap_eff | c->cap_inh | c->cap_amb) & ~rs->own_caps)
+		return fail(rs->ctx, -EPERM, "pid %u: the image asks for capabilities 0x%llx that ckpt does not have", id,
+			    (unsigned long long)((c->cap_prm | c->cap_eff | c->cap_inh | c->cap_amb) & ~rs->own_caps));
+	return 0;
+}
+
+/* Restore gives no one more than they could take themselves. */
+static int check_privileges(struct restore *rs)
+{
+	int r = 0;
+
+	if (!has_cap(rs, CAP_CHECKPOINT_RESTORE) && !has_cap(rs, CAP_SYS_ADMIN))
+		return fail(rs->ctx, -EPERM, "restoring with the original pids needs CAP_CHECKPOINT_RESTORE");
+	for (size_t i = 0; r == 0 && i < rs->m.procs.n; i++)
+		r = check_creds_allowed(rs, rs->m.procs.v[i]->pid, rs->m.procs.v[i]->creds);
+	for (size_t i = 0; r == 0 && i < rs->m.threads.n; i++)
+		r = check_creds_allowed(rs, rs->m.threads.v[i]->tid, rs->m.threads.v[i]->creds);
+	return r;
+}
+
 static int check_rlimits(struct restore *rs)
 {
 	for (size_t i = 0; i < rs->m.procs.n; i++) {
@@ -591,6 +631,8 @@ static int prepare(struct restore *rs, uint32_t *type, ProtobufCMessage **msg)
 		r = model_validate(&rs->m, rs->ctx);
 	if (r == 0)
 		r = check_cpu(rs);
+	if (r == 0)
+		r = check_privileges(rs);
 	if (r == 0)
 		r = check_rlimits(rs);
 	if (r == 0)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* Context, logging and small helpers used all over libckpt. */
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -244,6 +246,16 @@ const char *status_field(const char *status, const char *key)
 			p++;
 	}
 	return NULL;
+}
+
+bool have_cap(int cap)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (cap < 0 || cap > 63 || syscall(SYS_capget, &h, d) < 0)
+		return false;
+	return d[cap / 32].effective & (1u << (cap % 32));
 }
 
 bool pid_exists(pid_t pid)
