@@ -22,6 +22,39 @@ int thread_wait_stop(pid_t tid, int *status)
 	}
 }
 
+/*
+ * A thread in an uninterruptible wait (a vfork parent waits for its child
+ * like this) does not stop until the wait ends: give up after a while.
+ */
+#define SEIZE_TIMEOUT_MS 10000
+
+static int wait_stop_timed(pid_t tid, int *status)
+{
+	for (long waited_us = 0; waited_us < SEIZE_TIMEOUT_MS * 1000L;) {
+		pid_t r = waitpid(tid, status, __WALL | WNOHANG);
+
+		if (r == tid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		usleep(waited_us < 10000 ? 50 : 2000);
+		waited_us += waited_us < 10000 ? 50 : 2000;
+	}
+	return -ETIMEDOUT;
+}
+
+static const char *wchan_of(pid_t tid, char *buf, size_t len)
+{
+	char path[64], *text = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/wchan", tid);
+	snprintf(buf, len, "?");
+	if (read_text(path, &text, NULL) == 0)
+		snprintf(buf, len, "%s", text);
+	free(text);
+	return buf;
+}
+
 static pid_t tracer_of(pid_t tid)
 {
 	char path[64], *text = NULL;
@@ -58,7 +91,17 @@ int thread_seize(struct ckpt_ctx *ctx, pid_t tid, enum seize_state *state)
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		return fail(ctx, -errno, "tid %d: PTRACE_INTERRUPT: %s", tid, strerror(errno));
 	for (;;) {
-		r = thread_wait_stop(tid, &status);
+		char wchan[64];
+
+		r = wait_stop_timed(tid, &status);
+		if (r == -ETIMEDOUT) {
+			bool vfork;
+
+			wchan_of(tid, wchan, sizeof(wchan));
+			vfork = strstr(wchan, "vfork") || strstr(wchan, "kernel_clone");
+			return fail(ctx, r, "tid %d: does not stop: it waits in %s%s", tid, wchan,
+				    vfork ? " (a vfork parent, until its child execs or exits)" : "");
+		}
 		if (r < 0)
 			return r == -ECHILD ? -ESRCH : fail(ctx, r, "tid %d: wait: %s", tid, strerror(-r));
 		if (WIFEXITED(status) || WIFSIGNALED(status))
