@@ -49,6 +49,24 @@ int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields
 	return 0;
 }
 
+int dump_check_interrupt(struct dump *d)
+{
+	struct timespec zero = { 0, 0 };
+	sigset_t pending;
+	int sig;
+
+	if (sigpending(&pending) < 0)
+		return 0;
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigismember(&d->deferred, sig) && sigismember(&pending, sig))
+			break;
+	if (sig == NSIG)
+		return 0;
+	/* Taken here, so it does not end ckpt before the tree is let go. */
+	sigtimedwait(&d->deferred, NULL, &zero);
+	return fail(d->ctx, -EINTR, "dump interrupted by SIG%s; the tree goes on as before", sigabbrev_np(sig));
+}
+
 static struct dproc *find_dproc(struct dump *d, pid_t pid)
 {
 	for (size_t i = 0; i < d->nr_procs; i++)
@@ -188,6 +206,9 @@ static int freeze_tree(struct dump *d)
 		size_t nr;
 		int r;
 
+		r = dump_check_interrupt(d);
+		if (r < 0)
+			return r;
 		r = parse_stat(pid, 0, &state, f, 53);
 		if (r < 0)
 			return fail(d->ctx, r, "pid %d: cannot read /proc/%d/stat: %s", pid, pid, strerror(-r));
@@ -359,7 +380,9 @@ static int collect(struct dump *d)
 	int r;
 
 	for (size_t i = 0; i < d->nr_procs; i++) {
-		r = dump_process(d, &d->procs[i]);
+		r = dump_check_interrupt(d);
+		if (r == 0)
+			r = dump_process(d, &d->procs[i]);
 		if (r < 0)
 			return r;
 	}
@@ -380,6 +403,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 {
 	struct dump d = { .ctx = ctx, .opts = opts, .next_id = 1 };
 	uint64_t t0 = now_ns(), t_frozen;
+	sigset_t old_mask;
 	int r;
 
 	ctx->err[0] = 0;
@@ -387,6 +411,17 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	r = check_target(&d);
 	if (r < 0)
 		return r;
+	/*
+	 * A signal that ends ckpt while it holds the tree (or is halfway through
+	 * a call run inside it) would leave the tree harmed: hold those signals
+	 * and turn them into a clean failure.
+	 */
+	sigemptyset(&d.deferred);
+	sigaddset(&d.deferred, SIGINT);
+	sigaddset(&d.deferred, SIGTERM);
+	sigaddset(&d.deferred, SIGHUP);
+	sigaddset(&d.deferred, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &d.deferred, &old_mask);
 	add_proc(&d, opts->pid);
 	r = freeze_tree(&d);
 	t_frozen = now_ns();
@@ -402,6 +437,8 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 		r = write_image(&d);
 	if (r == 0 && fail_point(ctx, "before-release"))
 		r = fail(ctx, -EIO, "release: injected failure");
+	if (r == 0)
+		r = dump_check_interrupt(&d);
 	ctx->stats.processes = (unsigned)d.m.procs.n;
 	ctx->stats.threads = (unsigned)d.m.threads.n;
 	ctx->stats.image_bytes = d.w.off;
@@ -409,6 +446,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	release_tree(&d, r == 0 && !opts->leave_running);
 	ctx->stats.frozen_ns = now_ns() - t_frozen;
 	ctx->stats.total_ns = now_ns() - t0;
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	img_writer_close(&d.w);
 	free(d.buf);
 	free(d.procs);

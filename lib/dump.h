@@ -3,6 +3,8 @@
 #ifndef CKPT_DUMP_H
 #define CKPT_DUMP_H
 
+#include <signal.h>
+
 #include "image.h"
 #include "model.h"
 #include "ptrace.h"
@@ -44,7 +46,11 @@ struct dump {
 	uint64_t next_id;
 	struct img_writer w;
 	uint8_t *buf;             /* page copy buffer, IMG_MAX_CHUNK_PAGES pages */
+	sigset_t deferred;        /* signals that end ckpt, held while the tree is ours */
 };
+
+/* Fails the dump if one of the deferred signals came (the tree then goes on). */
+int dump_check_interrupt(struct dump *d);
 
 /* dump_task.c */
 int dump_process(struct dump *d, struct dproc *dp);

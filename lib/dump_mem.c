@@ -251,7 +251,10 @@ static int emit_run(struct dump *d, uint32_t pid, uint64_t shmem, int srcfd, uin
 	Ckpt__Pages p = CKPT__PAGES__INIT;
 	struct iovec iov = { d->buf, n * PAGE_SIZE };
 	ssize_t got;
+	int r = dump_check_interrupt(d);
 
+	if (r < 0)
+		return r;
 	got = pread(srcfd, d->buf, n * PAGE_SIZE, (off_t)src_off);
 	if (got != (ssize_t)(n * PAGE_SIZE))
 		return fail(d->ctx, got < 0 ? -errno : -EIO, "pid %u: reading memory at 0x%llx: %s", pid,
