@@ -244,21 +244,18 @@ static bool vma_has_private_pages(const Ckpt__Vma *v)
 	       v->kind == CKPT__VMA_KIND__VMA_STACK || v->kind == CKPT__VMA_KIND__VMA_FILE;
 }
 
-/* Copies pages [addr, addr + n pages) of the source into the image. */
-static int emit_run(struct dump *d, uint32_t pid, uint64_t shmem, int srcfd, uint64_t src_off,
-		    uint64_t addr, size_t n)
+static bool zero_page(const uint8_t *p)
+{
+	static const uint8_t zeros[PAGE_SIZE];
+
+	return !memcmp(p, zeros, PAGE_SIZE);
+}
+
+static int write_chunk(struct dump *d, uint32_t pid, uint64_t shmem, uint64_t addr, uint8_t *data, size_t n)
 {
 	Ckpt__Pages p = CKPT__PAGES__INIT;
-	struct iovec iov = { d->buf, n * PAGE_SIZE };
-	ssize_t got;
-	int r = dump_check_interrupt(d);
+	struct iovec iov = { data, n * PAGE_SIZE };
 
-	if (r < 0)
-		return r;
-	got = pread(srcfd, d->buf, n * PAGE_SIZE, (off_t)src_off);
-	if (got != (ssize_t)(n * PAGE_SIZE))
-		return fail(d->ctx, got < 0 ? -errno : -EIO, "pid %u: reading memory at 0x%llx: %s", pid,
-			    (unsigned long long)src_off, got < 0 ? strerror(errno) : "short read");
 	p.pid = pid;
 	p.has_shmem_id = shmem != 0;
 	p.shmem_id = shmem;
@@ -268,11 +265,44 @@ static int emit_run(struct dump *d, uint32_t pid, uint64_t shmem, int srcfd, uin
 	return img_write_pages(&d->w, &p, &iov, 1);
 }
 
+/*
+ * Copies pages [addr, addr + n pages) of the source into the image. With
+ * holes_ok, pages that hold only zeros are left out: restore leaves them
+ * untouched, and untouched anonymous memory and shmem read as zeros. (A
+ * private file mapping must keep them: a hole there shows the file.)
+ */
+static int emit_run(struct dump *d, uint32_t pid, uint64_t shmem, int srcfd, uint64_t src_off, uint64_t addr,
+		    size_t n, bool holes_ok)
+{
+	ssize_t got;
+	size_t start = 0;
+	int r = dump_check_interrupt(d);
+
+	if (r < 0)
+		return r;
+	got = pread(srcfd, d->buf, n * PAGE_SIZE, (off_t)src_off);
+	if (got != (ssize_t)(n * PAGE_SIZE))
+		return fail(d->ctx, got < 0 ? -errno : -EIO, "pid %u: reading memory at 0x%llx: %s", pid,
+			    (unsigned long long)src_off, got < 0 ? strerror(errno) : "short read");
+	if (!holes_ok)
+		return write_chunk(d, pid, shmem, addr, d->buf, n);
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && !zero_page(d->buf + i * PAGE_SIZE))
+			continue;
+		if (i > start && (r = write_chunk(d, pid, shmem, addr + start * PAGE_SIZE, d->buf + start * PAGE_SIZE,
+						  i - start)) < 0)
+			return r;
+		start = i + 1;
+	}
+	return 0;
+}
+
 static int dump_vma_pages(struct dump *d, struct dproc *dp, const Ckpt__Vma *v, int pmfd)
 {
 	uint64_t ents[4096];
 	uint64_t run_start = 0;
 	size_t run = 0;
+	bool holes_ok = v->kind != CKPT__VMA_KIND__VMA_FILE;
 	int r;
 
 	for (uint64_t a = v->start; a < v->end;) {
@@ -293,14 +323,14 @@ static int dump_vma_pages(struct dump *d, struct dproc *dp, const Ckpt__Vma *v, 
 			if (want)
 				run++;
 			if (run && (!want || run == IMG_MAX_CHUNK_PAGES)) {
-				r = emit_run(d, (uint32_t)dp->pid, 0, dp->memfd, run_start, run_start, run);
+				r = emit_run(d, (uint32_t)dp->pid, 0, dp->memfd, run_start, run_start, run, holes_ok);
 				if (r < 0)
 					return r;
 				run = 0;
 			}
 		}
 	}
-	return run ? emit_run(d, (uint32_t)dp->pid, 0, dp->memfd, run_start, run_start, run) : 0;
+	return run ? emit_run(d, (uint32_t)dp->pid, 0, dp->memfd, run_start, run_start, run, holes_ok) : 0;
 }
 
 /* Saves the allocated ranges of one shared memory object, found with SEEK_DATA. */
@@ -331,7 +361,7 @@ static int dump_shmem_pages(struct dump *d, const Ckpt__Vma *v)
 
 			if (n > IMG_MAX_CHUNK_PAGES)
 				n = IMG_MAX_CHUNK_PAGES;
-			r = emit_run(d, 0, v->shmem_id, fd, (uint64_t)pos, (uint64_t)pos, n);
+			r = emit_run(d, 0, v->shmem_id, fd, (uint64_t)pos, (uint64_t)pos, n, true);
 			if (r < 0)
 				return r;
 			pos += (off_t)(n * PAGE_SIZE);
