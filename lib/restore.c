@@ -606,12 +606,16 @@ static int run_restore(struct restore *rs, uint32_t type, ProtobufCMessage *msg)
 
 	if (r == 0)
 		r = wait_stage(rs, RST_MAPPED);
+	if (r == 0 && fail_point(rs->ctx, "restore-tree"))
+		r = fail(rs->ctx, -EIO, "restore: injected failure once the tree exists");
 	if (r == 0)
 		r = fill_memory(rs, type, msg);
 	else
 		img_free_msg(msg);
 	if (r == 0 && (r = go(rs, 0)) == 0)
 		r = wait_stage(rs, RST_THREADS);
+	if (r == 0 && fail_point(rs->ctx, "restore-threads"))
+		r = fail(rs->ctx, -EIO, "restore: injected failure once the threads exist");
 	if (r == 0)
 		r = seize_all(rs);
 	if (r == 0 && (r = go(rs, 1)) == 0)
