@@ -79,7 +79,6 @@ bool leader_missing(const struct restore *rs, uint32_t id, bool session);
 
 /* restore_finish.c */
 int finish_tree(struct restore *rs);
-void fix_syscall_restart(struct user_regs_struct *regs);
 
 size_t file_index(const struct restore *rs, uint64_t id);
 size_t shmem_index(const struct restore *rs, uint64_t id);

@@ -14,34 +14,15 @@
 #include "ptrace.h"
 #include "restore.h"
 
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
-#define ERESTART_RESTARTBLOCK 516
-
 /*
- * A thread stopped inside a system call has -ERESTART* in rax. The kernel
- * would have restarted the call, or for restart_block calls (nanosleep and
- * friends) run restart_syscall, which a new process cannot continue: as the
- * kernel does after a handled signal, those return EINTR.
+ * A thread dumped inside a system call has orig_rax = the call and rax =
+ * -ERESTART*: it was stopped on the kernel's signal path. We give it those
+ * registers back while it is stopped on that same path (an interrupt stop),
+ * so the kernel decides as it would have: a signal that comes first makes
+ * the call fail with EINTR (or restart, per SA_RESTART), none restarts it.
+ * A restart_block call (nanosleep and friends) then runs restart_syscall
+ * with nothing to continue, which returns EINTR.
  */
-void fix_syscall_restart(struct user_regs_struct *regs)
-{
-	if ((int64_t)regs->orig_rax >= 0) {
-		switch ((int64_t)regs->rax) {
-		case -ERESTARTSYS:
-		case -ERESTARTNOINTR:
-		case -ERESTARTNOHAND:
-			regs->rax = regs->orig_rax;
-			regs->rip -= 2;
-			break;
-		case -ERESTART_RESTARTBLOCK:
-			regs->rax = (uint64_t)-EINTR;
-			break;
-		}
-	}
-	regs->orig_rax = (uint64_t)-1;
-}
 
 static int interrupt(struct ckpt_ctx *ctx, pid_t tid)
 {
@@ -113,7 +94,7 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 	struct remote rm;
 	uint64_t s = 0, e = 0;
 	long ret;
-	int r;
+	int r, r2;
 
 	if (rp->p->leader_exited && (r = wait_leader_exit(rs, pid)) < 0)
 		return r;
@@ -131,8 +112,9 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 		r = remote_syscall(&rm, &ret, SYS_munmap, s, e - s, 0, 0, 0, 0);
 	if (r == 0 && ret < 0)
 		r = fail(rs->ctx, (int)ret, "pid %d: unmapping the restorer: %s", pid, strerror((int)-ret));
-	rm.active = false; /* its old registers are of no use: the final ones follow */
-	return r;
+	/* Back to an interrupt stop, on the signal path, for the final registers. */
+	r2 = remote_end(&rm);
+	return r ? r : r2;
 }
 
 static int set_thread_state(struct restore *rs, const Ckpt__Thread *t)
@@ -143,7 +125,6 @@ static int set_thread_state(struct restore *rs, const Ckpt__Thread *t)
 	struct iovec iov = { xs, sizeof(xs) };
 
 	memcpy(&regs, t->gpregs.data, sizeof(regs));
-	fix_syscall_restart(&regs);
 	pr_debug(rs->ctx, "tid %d: rip 0x%llx rsp 0x%llx rax 0x%llx", tid, regs.rip, regs.rsp, regs.rax);
 	if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0)
 		return fail(rs->ctx, -errno, "tid %d: setting registers: %s", tid, strerror(errno));
@@ -194,11 +175,14 @@ int finish_tree(struct restore *rs)
 	for (size_t i = 0; i < rs->nr_procs; i++) {
 		struct rproc *rp = &rs->procs[i];
 
-		for (size_t k = 0; k < rp->nr_threads; k++) {
-			int sig = (k == 0 && rp->p->state == 2) ? SIGSTOP : 0;
-
-			thread_detach((pid_t)rp->threads[k]->tid, sig);
-		}
+		/*
+		 * Stopped when dumped: queue SIGSTOP while every thread is still
+		 * held on its signal path, so the group stops before any user code.
+		 */
+		if (rp->p->state == 2)
+			kill((pid_t)rp->p->pid, SIGSTOP);
+		for (size_t k = 0; k < rp->nr_threads; k++)
+			thread_detach((pid_t)rp->threads[k]->tid, 0);
 	}
 	rs->tracing = false;
 	return 0;
