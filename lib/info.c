@@ -30,6 +30,7 @@ struct info {
 	size_t *order;          /* m.procs indices, parents before children */
 	unsigned *depth;        /* depth in the tree, by position in order */
 	size_t nr_order;
+	struct page_order pages;
 };
 
 /* Lookups */
@@ -121,6 +122,9 @@ static int count_pages(struct info *in, const Ckpt__Pages *p)
 	if (p->addr % PAGE_SIZE)
 		return fail(in->ctx, -EBADMSG, "image damaged: pages record at 0x%llx is not page aligned",
 			    (unsigned long long)p->addr);
+	r = page_order_check(&in->pages, in->ctx, p);
+	if (r < 0)
+		return r;
 	r = p->pid ? count_proc_pages(in, p, len) : count_shmem_pages(in, p, len);
 	if (r == 0)
 		in->page_bytes += len;
@@ -792,6 +796,7 @@ static void print_json(struct info *in)
 static void info_free(struct info *in)
 {
 	img_reader_close(&in->r);
+	page_order_free(&in->pages);
 	model_free(&in->m);
 	free(in->proc_bytes);
 	free(in->vma_bytes);

@@ -52,58 +52,38 @@ void model_free(struct model *m)
 	memset(m, 0, sizeof(*m));
 }
 
-Ckpt__Process *model_proc(const struct model *m, uint32_t pid)
-{
-	for (size_t i = 0; i < m->procs.n; i++)
-		if (m->procs.v[i]->pid == pid)
-			return m->procs.v[i];
-	return NULL;
-}
+/*
+ * Lookups are linear while a model is being built (dump) and binary
+ * searches once model_validate() has sorted it: a hostile image may hold a
+ * great many records.
+ */
+#define DEFINE_LOOKUP(fn, type, list, field, keytype)                              \
+	type *fn(const struct model *m, keytype key)                               \
+	{                                                                          \
+		size_t lo = 0, hi = m->list.n;                                     \
+		if (!m->sorted) {                                                  \
+			for (size_t i = 0; i < m->list.n; i++)                     \
+				if (m->list.v[i]->field == key)                    \
+					return m->list.v[i];                       \
+			return NULL;                                               \
+		}                                                                  \
+		while (lo < hi) {                                                  \
+			size_t mid = lo + (hi - lo) / 2;                           \
+			if (m->list.v[mid]->field == key)                          \
+				return m->list.v[mid];                             \
+			if (m->list.v[mid]->field < key)                           \
+				lo = mid + 1;                                      \
+			else                                                       \
+				hi = mid;                                          \
+		}                                                                  \
+		return NULL;                                                       \
+	}
 
-Ckpt__File *model_file(const struct model *m, uint64_t id)
-{
-	for (size_t i = 0; i < m->files.n; i++)
-		if (m->files.v[i]->id == id)
-			return m->files.v[i];
-	return NULL;
-}
-
-Ckpt__Shmem *model_shmem(const struct model *m, uint64_t id)
-{
-	for (size_t i = 0; i < m->shmems.n; i++)
-		if (m->shmems.v[i]->id == id)
-			return m->shmems.v[i];
-	return NULL;
-}
+DEFINE_LOOKUP(model_proc, Ckpt__Process, procs, pid, uint32_t)
+DEFINE_LOOKUP(model_file, Ckpt__File, files, id, uint64_t)
+DEFINE_LOOKUP(model_shmem, Ckpt__Shmem, shmems, id, uint64_t)
 
 #define PID_MAX_LIMIT 4194304u
-
-static int check_unique(struct ckpt_ctx *ctx, const struct model *m, uint32_t type, const ProtobufCMessage *msg)
-{
-	switch (type) {
-	case REC_PROCESS:
-		if (model_proc(m, ((const Ckpt__Process *)msg)->pid))
-			return fail(ctx, -EBADMSG, "image damaged: process %u recorded twice",
-				    ((const Ckpt__Process *)msg)->pid);
-		break;
-	case REC_THREAD:
-		for (size_t i = 0; i < m->threads.n; i++)
-			if (m->threads.v[i]->tid == ((const Ckpt__Thread *)msg)->tid)
-				return fail(ctx, -EBADMSG, "image damaged: thread %u recorded twice", m->threads.v[i]->tid);
-		break;
-	case REC_FILE:
-		if (model_file(m, ((const Ckpt__File *)msg)->id))
-			return fail(ctx, -EBADMSG, "image damaged: file %llu recorded twice",
-				    (unsigned long long)((const Ckpt__File *)msg)->id);
-		break;
-	case REC_SHMEM:
-		if (model_shmem(m, ((const Ckpt__Shmem *)msg)->id))
-			return fail(ctx, -EBADMSG, "image damaged: shared memory %llu recorded twice",
-				    (unsigned long long)((const Ckpt__Shmem *)msg)->id);
-		break;
-	}
-	return 0;
-}
 
 int model_read(struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint32_t *first_type,
 	       ProtobufCMessage **first_msg)
@@ -128,9 +108,6 @@ int model_read(struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint
 		if ((type == REC_HEADER) != (m->header == NULL))
 			return fail(ctx, -EBADMSG, "image damaged: header record %s",
 				    m->header ? "repeated" : "is not first");
-		e = check_unique(ctx, m, type, msg);
-		if (e < 0)
-			return e;
 		switch (type) {
 		case REC_HEADER: m->header = (Ckpt__Header *)msg; break;
 		case REC_PROCESS: LIST_PUSH(&m->procs, (Ckpt__Process *)msg); break;
@@ -170,20 +147,12 @@ static int validate_creds(struct ckpt_ctx *ctx, uint32_t pid, const Ckpt__Creds 
 
 static int validate_proc(const struct model *m, struct ckpt_ctx *ctx, const Ckpt__Process *p)
 {
-	const Ckpt__Process *q = p;
-	size_t hops = 0;
-
 	if (p->pid == 0 || p->pid >= PID_MAX_LIMIT || p->pgid >= PID_MAX_LIMIT || p->sid >= PID_MAX_LIMIT)
 		return fail(ctx, -EBADMSG, "image damaged: process id %u", p->pid);
 	if (p->state > 2 || p->exit_signal > 64)
 		return fail(ctx, -EBADMSG, "image damaged: state of process %u", p->pid);
 	if ((p->ppid == 0) != (p->pid == m->header->root_pid))
 		return fail(ctx, -EBADMSG, "image damaged: parent of process %u", p->pid);
-	while (q->ppid) {
-		q = model_proc(m, q->ppid);
-		if (!q || ++hops > m->procs.n)
-			return fail(ctx, -EBADMSG, "image damaged: process %u is not in the tree", p->pid);
-	}
 	if (validate_creds(ctx, p->pid, p->creds) < 0)
 		return -EBADMSG;
 	if (p->state == 1)
@@ -258,7 +227,7 @@ static int validate_vmas(const struct model *m, struct ckpt_ctx *ctx)
 		if (v->kind == CKPT__VMA_KIND__VMA_SHMEM) {
 			const Ckpt__Shmem *s = v->has_shmem_id ? model_shmem(m, v->shmem_id) : NULL;
 
-			if (!s || v->pgoff + (v->end - v->start) > s->size || !(v->flags & 1))
+			if (!s || v->pgoff > s->size || v->end - v->start > s->size - v->pgoff || !(v->flags & 1))
 				return fail(ctx, -EBADMSG, "image damaged: pid %u vma 0x%llx shared memory", v->pid,
 					    (unsigned long long)v->start);
 		}
@@ -273,57 +242,221 @@ static int validate_vmas(const struct model *m, struct ckpt_ctx *ctx)
 	return 0;
 }
 
-int model_validate(const struct model *m, struct ckpt_ctx *ctx)
+static int cmp_proc(const void *a, const void *b)
+{
+	uint32_t x = (*(Ckpt__Process *const *)a)->pid, y = (*(Ckpt__Process *const *)b)->pid;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_thread(const void *a, const void *b)
+{
+	uint32_t x = (*(Ckpt__Thread *const *)a)->tid, y = (*(Ckpt__Thread *const *)b)->tid;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+	uint64_t x = (*(Ckpt__File *const *)a)->id, y = (*(Ckpt__File *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_shmem(const void *a, const void *b)
+{
+	uint64_t x = (*(Ckpt__Shmem *const *)a)->id, y = (*(Ckpt__Shmem *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_fd(const void *a, const void *b)
+{
+	const Ckpt__Fd *x = *(Ckpt__Fd *const *)a, *y = *(Ckpt__Fd *const *)b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->fd < y->fd ? -1 : x->fd > y->fd;
+}
+
+#define SORT_LIST(list, cmp)                                                     \
+	do {                                                                     \
+		if ((list).n)                                                    \
+			qsort((list).v, (list).n, sizeof(*(list).v), cmp);       \
+	} while (0)
+
+/* Sorts the records for lookups; a key found twice means a repeated record. */
+static int sort_model(struct model *m, struct ckpt_ctx *ctx)
+{
+	SORT_LIST(m->procs, cmp_proc);
+	SORT_LIST(m->threads, cmp_thread);
+	SORT_LIST(m->files, cmp_file);
+	SORT_LIST(m->shmems, cmp_shmem);
+	SORT_LIST(m->fds, cmp_fd);
+	SORT_LIST(m->vmas, cmp_vma);
+	m->sorted = true;
+	for (size_t i = 1; i < m->procs.n; i++)
+		if (m->procs.v[i]->pid == m->procs.v[i - 1]->pid)
+			return fail(ctx, -EBADMSG, "image damaged: process %u recorded twice", m->procs.v[i]->pid);
+	for (size_t i = 1; i < m->threads.n; i++)
+		if (m->threads.v[i]->tid == m->threads.v[i - 1]->tid)
+			return fail(ctx, -EBADMSG, "image damaged: thread %u recorded twice", m->threads.v[i]->tid);
+	for (size_t i = 1; i < m->files.n; i++)
+		if (m->files.v[i]->id == m->files.v[i - 1]->id)
+			return fail(ctx, -EBADMSG, "image damaged: file %llu recorded twice",
+				    (unsigned long long)m->files.v[i]->id);
+	for (size_t i = 1; i < m->shmems.n; i++)
+		if (m->shmems.v[i]->id == m->shmems.v[i - 1]->id)
+			return fail(ctx, -EBADMSG, "image damaged: shared memory %llu recorded twice",
+				    (unsigned long long)m->shmems.v[i]->id);
+	for (size_t i = 1; i < m->fds.n; i++)
+		if (!cmp_fd(&m->fds.v[i], &m->fds.v[i - 1]))
+			return fail(ctx, -EBADMSG, "image damaged: pid %u fd %u recorded twice", m->fds.v[i]->pid,
+				    m->fds.v[i]->fd);
+	return 0;
+}
+
+static size_t proc_idx(const struct model *m, const Ckpt__Process *p)
+{
+	size_t lo = 0, hi = m->procs.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->procs.v[mid]->pid == p->pid)
+			return mid;
+		if (m->procs.v[mid]->pid < p->pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+/* Every process leads up to the root, without a loop: linear in the tree. */
+static int check_tree(const struct model *m, struct ckpt_ctx *ctx)
+{
+	uint8_t *state = xcalloc(m->procs.n, 1); /* 0 unseen, 1 on the walk, 2 leads to the root */
+	size_t *walk = xcalloc(m->procs.n, sizeof(size_t));
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < m->procs.n; i++) {
+		size_t depth = 0, j = i;
+
+		while (state[j] == 0) {
+			const Ckpt__Process *parent;
+
+			state[j] = 1;
+			walk[depth++] = j;
+			if (!m->procs.v[j]->ppid)
+				break;
+			parent = model_proc(m, m->procs.v[j]->ppid);
+			if (!parent || state[proc_idx(m, parent)] == 1) {
+				r = fail(ctx, -EBADMSG, "image damaged: process %u is not in the tree", m->procs.v[i]->pid);
+				break;
+			}
+			j = proc_idx(m, parent);
+		}
+		while (depth)
+			state[walk[--depth]] = 2;
+	}
+	free(state);
+	free(walk);
+	return r;
+}
+
+static int check_threads(const struct model *m, struct ckpt_ctx *ctx)
+{
+	uint32_t *count = xcalloc(m->procs.n, sizeof(uint32_t));
+	bool *main_thread = xcalloc(m->procs.n, sizeof(bool));
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < m->threads.n; i++) {
+		const Ckpt__Thread *t = m->threads.v[i];
+		const Ckpt__Process *p = model_proc(m, t->pid);
+
+		r = validate_thread(m, ctx, t);
+		if (r == 0 && p) {
+			count[proc_idx(m, p)]++;
+			main_thread[proc_idx(m, p)] |= t->tid == t->pid;
+		}
+	}
+	for (size_t i = 0; r == 0 && i < m->procs.n; i++) {
+		const Ckpt__Process *p = m->procs.v[i];
+
+		if (p->state != 1 && (count[i] != p->nr_threads || main_thread[i] == p->leader_exited))
+			r = fail(ctx, -EBADMSG, "image damaged: process %u has %u thread records for %u threads", p->pid,
+				 count[i], p->nr_threads);
+	}
+	free(count);
+	free(main_thread);
+	return r;
+}
+
+int model_validate(struct model *m, struct ckpt_ctx *ctx)
 {
 	int r = validate_header(m, ctx);
 
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < m->procs.n; i++) {
-		const Ckpt__Process *p = m->procs.v[i];
-		size_t nt = 0;
-		bool main_thread = false;
-
-		r = validate_proc(m, ctx, p);
-		if (r < 0)
-			return r;
-		for (size_t k = 0; k < m->threads.n; k++)
-			if (m->threads.v[k]->pid == p->pid) {
-				nt++;
-				main_thread |= m->threads.v[k]->tid == p->pid;
-			}
-		if (p->state != 1 && (nt != p->nr_threads || main_thread == p->leader_exited))
-			return fail(ctx, -EBADMSG, "image damaged: process %u has %zu thread records for %u threads",
-				    p->pid, nt, p->nr_threads);
-	}
-	for (size_t i = 0; i < m->threads.n; i++) {
-		r = validate_thread(m, ctx, m->threads.v[i]);
-		if (r < 0)
-			return r;
-	}
-	for (size_t i = 0; i < m->files.n; i++) {
+	if (r == 0)
+		r = sort_model(m, ctx);
+	if (r == 0)
+		r = check_tree(m, ctx);
+	for (size_t i = 0; r == 0 && i < m->procs.n; i++)
+		r = validate_proc(m, ctx, m->procs.v[i]);
+	if (r == 0)
+		r = check_threads(m, ctx);
+	for (size_t i = 0; r == 0 && i < m->files.n; i++) {
 		const Ckpt__File *f = m->files.v[i];
 
 		if (f->id == 0 || (f->path && strlen(f->path) >= 4096) ||
 		    (f->has_pipe_data && (!f->has_pipe_size || f->pipe_data.len > f->pipe_size)) ||
 		    f->pipe_size > (1u << 30) || f->n_epoll_targets > (1u << 20))
-			return fail(ctx, -EBADMSG, "image damaged: file record %llu", (unsigned long long)f->id);
+			r = fail(ctx, -EBADMSG, "image damaged: file record %llu", (unsigned long long)f->id);
 	}
-	for (size_t i = 0; i < m->fds.n; i++) {
+	for (size_t i = 0; r == 0 && i < m->fds.n; i++) {
 		const Ckpt__Fd *fd = m->fds.v[i];
 		const Ckpt__Process *p = model_proc(m, fd->pid);
 
 		if (!p || p->state == 1 || fd->fd >= (1u << 20) || !model_file(m, fd->file_id))
-			return fail(ctx, -EBADMSG, "image damaged: pid %u fd %u", fd->pid, fd->fd);
-		for (size_t k = 0; k < i; k++)
-			if (m->fds.v[k]->pid == fd->pid && m->fds.v[k]->fd == fd->fd)
-				return fail(ctx, -EBADMSG, "image damaged: pid %u fd %u recorded twice", fd->pid, fd->fd);
+			r = fail(ctx, -EBADMSG, "image damaged: pid %u fd %u", fd->pid, fd->fd);
 	}
-	for (size_t i = 0; i < m->shmems.n; i++)
+	for (size_t i = 0; r == 0 && i < m->shmems.n; i++)
 		if (m->shmems.v[i]->size > (1ULL << 40) || m->shmems.v[i]->size % PAGE_SIZE)
-			return fail(ctx, -EBADMSG, "image damaged: shared memory %llu",
-				    (unsigned long long)m->shmems.v[i]->id);
-	if (m->vmas.n) /* qsort(NULL, 0, ...) is undefined */
-		qsort(((struct model *)m)->vmas.v, m->vmas.n, sizeof(*m->vmas.v), cmp_vma);
-	return validate_vmas(m, ctx);
+			r = fail(ctx, -EBADMSG, "image damaged: shared memory %llu",
+				 (unsigned long long)m->shmems.v[i]->id);
+	return r ? r : validate_vmas(m, ctx);
+}
+
+int page_order_check(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__Pages *p)
+{
+	uint64_t key = p->pid ? p->pid : (1ULL << 63) | p->shmem_id;
+	uint64_t len = (uint64_t)p->nr_pages * PAGE_SIZE;
+	struct page_cursor *c = NULL;
+
+	if (po->last < po->n && po->v[po->last].key == key)
+		c = &po->v[po->last];
+	for (size_t i = 0; !c && i < po->n; i++)
+		if (po->v[i].key == key) {
+			c = &po->v[i];
+			po->last = i;
+		}
+	if (!c) {
+		c = array_push(&po->v, &po->n, &po->cap, sizeof(*c));
+		c->key = key;
+		po->last = po->n - 1;
+	} else if (p->addr < c->end) {
+		return fail(ctx, -EBADMSG, "image damaged: pages of %s %llu at 0x%llx repeated or out of order",
+			    p->pid ? "pid" : "shared memory", (unsigned long long)(p->pid ? p->pid : p->shmem_id),
+			    (unsigned long long)p->addr);
+	}
+	if (p->addr + len < p->addr)
+		return fail(ctx, -EBADMSG, "image damaged: pages at 0x%llx wrap around", (unsigned long long)p->addr);
+	c->end = p->addr + len;
+	return 0;
+}
+
+void page_order_free(struct page_order *po)
+{
+	free(po->v);
+	memset(po, 0, sizeof(*po));
 }

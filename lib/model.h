@@ -49,6 +49,7 @@ struct model {
 	struct fd_list fds;
 	struct shmem_list shmems;
 	struct msg_list owned; /* decoded messages to free */
+	bool sorted;           /* by model_validate(): lookups are binary searches */
 };
 
 void model_free(struct model *m);
@@ -56,10 +57,29 @@ Ckpt__Process *model_proc(const struct model *m, uint32_t pid);
 Ckpt__File *model_file(const struct model *m, uint64_t id);
 Ckpt__Shmem *model_shmem(const struct model *m, uint64_t id);
 
+/*
+ * Pages records of one process (or one shared memory object) come in
+ * increasing address order without overlap: a repeated or reordered record
+ * is damage. One of these follows the records of an image as they are read.
+ */
+struct page_cursor {
+	uint64_t key;             /* pid, or shmem id with the top bit set */
+	uint64_t end;
+};
+
+struct page_order {
+	struct page_cursor *v;
+	size_t n, cap, last;
+};
+
+int page_order_check(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__Pages *p);
+void page_order_free(struct page_order *po);
+
 /* Reads all records before the page data, checking every reference. */
 struct img_reader;
 int model_read(struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint32_t *first_type,
 	       ProtobufCMessage **first_msg);
-int model_validate(const struct model *m, struct ckpt_ctx *ctx);
+/* Checks every record and reference; sorts the lists for lookups. */
+int model_validate(struct model *m, struct ckpt_ctx *ctx);
 
 #endif

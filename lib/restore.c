@@ -489,7 +489,10 @@ static const Ckpt__Vma *find_vma(const struct rproc *rp, uint64_t addr, uint64_t
 static int put_pages(struct restore *rs, const Ckpt__Pages *pg, void *buf)
 {
 	size_t len = (size_t)pg->nr_pages * PAGE_SIZE;
-	int r = img_read_page_data(&rs->r, pg, buf);
+	int r = page_order_check(&rs->page_order, rs->ctx, pg);
+
+	if (r == 0)
+		r = img_read_page_data(&rs->r, pg, buf);
 
 	if (r < 0)
 		return r;
@@ -697,6 +700,7 @@ static void cleanup(struct restore *rs)
 		if (rs->go_fd[i] > 0)
 			close(rs->go_fd[i]);
 	img_reader_close(&rs->r);
+	page_order_free(&rs->page_order);
 	model_free(&rs->m);
 }
 

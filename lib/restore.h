@@ -40,6 +40,7 @@ struct restore {
 	const struct ckpt_restore_opts *opts;
 	struct model m;
 	struct img_reader r;
+	struct page_order page_order;
 	struct rproc *procs;
 	size_t nr_procs;
 	size_t root;
