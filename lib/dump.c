@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -404,7 +405,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	struct dump d = { .ctx = ctx, .opts = opts, .next_id = 1 };
 	uint64_t t0 = now_ns(), t_frozen;
 	sigset_t old_mask;
-	int r;
+	int r, intr_fd;
 
 	ctx->err[0] = 0;
 	memset(&ctx->stats, 0, sizeof(ctx->stats));
@@ -422,6 +423,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	sigaddset(&d.deferred, SIGHUP);
 	sigaddset(&d.deferred, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &d.deferred, &old_mask);
+	intr_fd = signalfd(-1, &d.deferred, SFD_CLOEXEC);
 	add_proc(&d, opts->pid);
 	r = freeze_tree(&d);
 	t_frozen = now_ns();
@@ -431,7 +433,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 		r = fail(ctx, -EIO, "collect: injected failure");
 	if (r == 0) {
 		d.buf = malloc(IMG_MAX_CHUNK_PAGES * PAGE_SIZE);
-		r = d.buf ? img_writer_open(&d.w, ctx, opts->out_fd) : -ENOMEM;
+		r = d.buf ? img_writer_open(&d.w, ctx, opts->out_fd, intr_fd) : -ENOMEM;
 	}
 	if (r == 0)
 		r = write_image(&d);
@@ -446,8 +448,10 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	release_tree(&d, r == 0 && !opts->leave_running);
 	ctx->stats.frozen_ns = now_ns() - t_frozen;
 	ctx->stats.total_ns = now_ns() - t0;
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	img_writer_close(&d.w);
+	if (intr_fd >= 0)
+		close(intr_fd);
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	free(d.buf);
 	free(d.procs);
 	free(d.dfiles);

@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* Image writer and reader: framing, checksums, index and trailer. */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include "image.h"
@@ -25,6 +30,47 @@ const char *img_rec_name(uint32_t type)
 
 static const uint8_t zero_page[PAGE_SIZE];
 
+/*
+ * Writes to the output. A pipe or socket is written without blocking, so a
+ * reader that stalls cannot hold ckpt (and the tree it holds) beyond one of
+ * the signals the caller asked to be told about (intr_fd, a signalfd).
+ */
+static int out_write(struct img_writer *w, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(w->fd, p, len);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd pf[2] = { { w->fd, POLLOUT, 0 }, { w->intr_fd, POLLIN, 0 } };
+
+			if (poll(pf, w->intr_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+				return fail(w->ctx, -errno, "waiting to write the image: %s", strerror(errno));
+			if (w->intr_fd >= 0 && (pf[1].revents & POLLIN)) {
+				struct signalfd_siginfo si;
+
+				if (read(w->intr_fd, &si, sizeof(si)) != sizeof(si))
+					si.ssi_signo = 0;
+				return fail(w->ctx, -EINTR,
+					    "dump interrupted by SIG%s while the image's reader did not read; the tree goes on as before",
+					    si.ssi_signo ? sigabbrev_np((int)si.ssi_signo) : "?");
+			}
+			continue;
+		}
+		return fail(w->ctx, n < 0 ? -errno : -EIO, "writing the image at offset %llu: %s",
+			    (unsigned long long)w->off, n < 0 ? strerror(errno) : "no progress");
+	}
+	return 0;
+}
+
 /* Writes bytes that the image checksum covers. */
 static int w_put(struct img_writer *w, const void *buf, size_t len)
 {
@@ -32,22 +78,29 @@ static int w_put(struct img_writer *w, const void *buf, size_t len)
 
 	if (fail_point(w->ctx, "image-write"))
 		return fail(w->ctx, -EIO, "writing the image: injected failure");
-	r = write_full(w->fd, buf, len);
+	r = out_write(w, buf, len);
 	if (r < 0)
-		return fail(w->ctx, r, "writing the image at offset %llu: %s",
-			    (unsigned long long)w->off, strerror(-r));
+		return r;
 	XXH3_64bits_update(w->hash, buf, len);
 	w->off += len;
 	return 0;
 }
 
-int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd)
+int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr_fd)
 {
 	struct img_file_head head = { .format_version = IMG_FORMAT_VERSION };
+	struct stat st;
 
 	memset(w, 0, sizeof(*w));
 	w->ctx = ctx;
 	w->fd = fd;
+	w->intr_fd = intr_fd;
+	w->old_flags = -1;
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		w->old_flags = fcntl(fd, F_GETFL);
+		if (w->old_flags >= 0)
+			fcntl(fd, F_SETFL, w->old_flags | O_NONBLOCK);
+	}
 	w->hash = XXH3_createState();
 	if (!w->hash)
 		return -ENOMEM;
@@ -117,29 +170,14 @@ int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec
 	if (r < 0)
 		return r;
 	/* Page data is covered by data_hash, not by the running image hash. */
-	while (iovcnt > 0) {
-		ssize_t n = writev(w->fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || fail_point(w->ctx, "image-write-pages"))
-			return fail(w->ctx, n < 0 ? -errno : -EIO, "writing page data at offset %llu: %s",
-				    (unsigned long long)w->off, n < 0 ? strerror(errno) : "injected failure");
-		w->off += (size_t)n;
-		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			iovcnt--;
-		}
-		if (iovcnt > 0 && n > 0) {
-			/* Short write inside one vector: finish it by hand. */
-			r = write_full(w->fd, (char *)iov->iov_base + n, iov->iov_len - (size_t)n);
-			if (r < 0)
-				return fail(w->ctx, r, "writing page data: %s", strerror(-r));
-			w->off += iov->iov_len - (size_t)n;
-			iov++;
-			iovcnt--;
-		}
+	for (int i = 0; i < iovcnt; i++) {
+		if (fail_point(w->ctx, "image-write-pages"))
+			return fail(w->ctx, -EIO, "writing page data at offset %llu: injected failure",
+				    (unsigned long long)w->off);
+		r = out_write(w, iov[i].iov_base, iov[i].iov_len);
+		if (r < 0)
+			return r;
+		w->off += iov[i].iov_len;
 	}
 	return 0;
 }
@@ -176,6 +214,9 @@ int img_writer_finish(struct img_writer *w)
 
 void img_writer_close(struct img_writer *w)
 {
+	if (w->old_flags >= 0)
+		fcntl(w->fd, F_SETFL, w->old_flags);
+	w->old_flags = -1;
 	if (w->hash)
 		XXH3_freeState(w->hash);
 	free(w->index);

@@ -56,6 +56,8 @@ struct img_tail {
 struct img_writer {
 	struct ckpt_ctx *ctx;
 	int fd;
+	int intr_fd;              /* signalfd of signals that end the write, or -1 */
+	int old_flags;            /* the output's flags before we made it non-blocking */
 	uint64_t off;
 	XXH3_state_t *hash;
 	Ckpt__IndexEntry *index;
@@ -63,7 +65,7 @@ struct img_writer {
 	uint64_t records;
 };
 
-int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd);
+int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr_fd);
 int img_write_msg(struct img_writer *w, enum img_rec_type type, const ProtobufCMessage *msg);
 /* Writes a Pages record and the page data gathered from iov. */
 int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt);
