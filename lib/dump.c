@@ -231,19 +231,17 @@ static int freeze_tree(struct dump *d)
 }
 
 /*
- * Collects the tracer's copy of a killed thread's exit so its parent gets
- * it. A group leader reports only after its other threads: do not wait long.
+ * Collects the tracer's copies of a killed process's thread exits, so its
+ * parent gets the exit. Its other threads first: the group leader's exit is
+ * reported only once they are reaped.
  */
-static void reap_traced(pid_t tid)
+static void reap_killed(const struct dproc *dp)
 {
-	for (int i = 0; i < 200; i++) {
-		int st;
-		pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+	int st;
 
-		if (r == tid || (r < 0 && errno == ECHILD))
-			return;
-		usleep(5000);
-	}
+	for (size_t t = dp->nr_tids; t-- > 0;)
+		while (waitpid(dp->tids[t], &st, __WALL) < 0 && errno == EINTR)
+			;
 }
 
 static void release_tree(struct dump *d, bool kill_it)
@@ -257,14 +255,11 @@ static void release_tree(struct dump *d, bool kill_it)
 	for (size_t i = 0; i < d->nr_procs; i++) {
 		struct dproc *dp = &d->procs[i];
 
-		for (size_t t = 0; t < dp->nr_tids; t++) {
-			if (kill_it) {
-				reap_traced(dp->tids[t]);
-				continue;
-			}
+		if (kill_it)
+			reap_killed(dp);
+		for (size_t t = 0; !kill_it && t < dp->nr_tids; t++)
 			/* A process that was stopped before the dump stays stopped. */
 			thread_detach(dp->tids[t], dp->state == SEIZED_STOPPED ? SIGSTOP : 0);
-		}
 		if (dp->memfd >= 0)
 			close(dp->memfd);
 		free(dp->tids);

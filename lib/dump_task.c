@@ -101,7 +101,58 @@ static int read_remote(struct dump *d, struct dproc *dp, uint64_t addr, void *bu
 
 #define RSYS(rm, ret, nr, ...) remote_syscall(rm, ret, nr, __VA_ARGS__)
 
-/* State only the process can tell: handlers, brk, rlimits, a few prctls. */
+/*
+ * Signals whose action may differ from the default: those caught or
+ * ignored, and SIGCHLD, whose SA_NOCLDSTOP/SA_NOCLDWAIT matter even with
+ * the default action. Only these are asked about, inside the process.
+ */
+static uint64_t handled_signals(const struct dproc *dp)
+{
+	_cleanup_free_ char *st = NULL;
+	char path[96];
+	uint64_t set = 1ULL << (SIGCHLD - 1);
+
+	snprintf(path, sizeof(path), "%s/status", dp->dir);
+	if (read_text(path, &st, NULL) < 0)
+		return ~0ULL; /* ask about every signal */
+	return set | parse_hex_field(st, "SigCgt") | parse_hex_field(st, "SigIgn");
+}
+
+/* rlimits from /proc/PID/limits: one line per resource, in RLIMIT_* order. */
+static int read_rlimits(struct dump *d, struct dproc *dp)
+{
+	_cleanup_free_ char *text = NULL;
+	Ckpt__Process *p = dp->p;
+	char path[96], *line;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/limits", dp->dir);
+	r = read_text(path, &text, NULL);
+	if (r < 0)
+		return fail(d->ctx, r, "pid %d: reading %s: %s", dp->pid, path, strerror(-r));
+	p->rlimits = arena_alloc(&d->m.arena, NR_RLIMITS * sizeof(*p->rlimits));
+	line = strchr(text, '\n'); /* past the header */
+	for (uint32_t res = 0; res < NR_RLIMITS && line; res++) {
+		char soft[32], hard[32];
+		Ckpt__Rlimit *rl;
+
+		line++;
+		if (strlen(line) < 26 || sscanf(line + 25, "%31s %31s", soft, hard) != 2)
+			return fail(d->ctx, -EINVAL, "pid %d: cannot parse %s", dp->pid, path);
+		rl = arena_alloc(&d->m.arena, sizeof(*rl));
+		ckpt__rlimit__init(rl);
+		rl->resource = res;
+		rl->cur = strcmp(soft, "unlimited") ? strtoull(soft, NULL, 10) : UINT64_MAX;
+		rl->max = strcmp(hard, "unlimited") ? strtoull(hard, NULL, 10) : UINT64_MAX;
+		p->rlimits[p->n_rlimits++] = rl;
+		line = strchr(line, '\n');
+	}
+	if (p->n_rlimits != NR_RLIMITS)
+		return fail(d->ctx, -EINVAL, "pid %d: %s has %zu limits", dp->pid, path, p->n_rlimits);
+	return 0;
+}
+
+/* State only the process can tell: handlers, brk, a few prctls. */
 static int remote_process_state(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t scratch)
 {
 	Ckpt__Process *p = dp->p;
@@ -109,12 +160,14 @@ static int remote_process_state(struct dump *d, struct dproc *dp, struct remote 
 	long ret;
 	int r;
 
+	uint64_t set = handled_signals(dp);
+
 	p->sigactions = arena_alloc(a, 64 * sizeof(*p->sigactions));
 	for (int sig = 1; sig <= 64; sig++) {
 		struct kernel_sigaction ks;
 		Ckpt__SigAction *sa;
 
-		if (sig == SIGKILL || sig == SIGSTOP)
+		if (sig == SIGKILL || sig == SIGSTOP || !(set & (1ULL << (sig - 1))))
 			continue;
 		r = RSYS(rm, &ret, SYS_rt_sigaction, (uint64_t)sig, 0, scratch, 8, 0, 0);
 		if (r < 0)
@@ -139,26 +192,9 @@ static int remote_process_state(struct dump *d, struct dproc *dp, struct remote 
 	if (r < 0)
 		return r;
 	p->mm->brk = (uint64_t)ret;
-	p->rlimits = arena_alloc(a, NR_RLIMITS * sizeof(*p->rlimits));
-	for (uint32_t res = 0; res < NR_RLIMITS; res++) {
-		uint64_t lim[2];
-		Ckpt__Rlimit *rl;
-
-		r = RSYS(rm, &ret, SYS_prlimit64, 0, res, 0, scratch, 0, 0);
-		if (r < 0)
-			return r;
-		if (ret < 0)
-			continue;
-		r = read_remote(d, dp, scratch, lim, sizeof(lim));
-		if (r < 0)
-			return r;
-		rl = arena_alloc(a, sizeof(*rl));
-		ckpt__rlimit__init(rl);
-		rl->resource = res;
-		rl->cur = lim[0];
-		rl->max = lim[1];
-		p->rlimits[p->n_rlimits++] = rl;
-	}
+	r = read_rlimits(d, dp);
+	if (r < 0)
+		return r;
 	r = RSYS(rm, &ret, SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
 	if (r < 0)
 		return r;

@@ -478,11 +478,22 @@ static int go(struct restore *rs, int phase)
 	return write(rs->go_fd[phase], &n, sizeof(n)) == sizeof(n) ? 0 : fail(rs->ctx, -errno, "eventfd: %s", strerror(errno));
 }
 
+/* The mapping that holds [addr, addr + len); rp->vmas are sorted by address. */
 static const Ckpt__Vma *find_vma(const struct rproc *rp, uint64_t addr, uint64_t len)
 {
-	for (size_t i = 0; i < rp->nr_vmas; i++)
-		if (addr >= rp->vmas[i]->start && addr + len <= rp->vmas[i]->end && addr + len > addr)
-			return rp->vmas[i];
+	size_t lo = 0, hi = rp->nr_vmas;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const Ckpt__Vma *v = rp->vmas[mid];
+
+		if (addr >= v->end)
+			lo = mid + 1;
+		else if (addr < v->start)
+			hi = mid;
+		else
+			return addr + len <= v->end && addr + len > addr ? v : NULL;
+	}
 	return NULL;
 }
 
