@@ -294,3 +294,156 @@ expect_dump_refused() {
 		fail "maps or fds changed by a refused dump: $(head -n 20 "$WORK/snapshot.diff")"
 	verify || fail "workload failed after a refused dump"
 }
+
+# --- failure safety (t-fail-dump, t-fail-restore, t-dump-output-errors,
+# t-restore-refused, t-damaged-image) ---------------------------------------
+
+# full_snapshot FILE: what snapshot records (pids, each thread's tracer,
+# maps, fd targets) and, per thread, its comm and the signal, credential,
+# seccomp and affinity lines of its status; per process the position and
+# flags of every fd, cwd, root, exe and limits: what a dump that failed must
+# leave exactly as it was.  (Few forks per process: it runs twice per case.)
+full_snapshot() {
+	local p
+	{
+		for p in $(tree_pids "$PID"); do
+			echo "== pid $p"
+			grep -H -E '^(State|TracerPid|Umask|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt|Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters|Cpus_allowed_list):' \
+				/proc/"$p"/task/*/status 2>/dev/null | sed 's/^State:\t\([RSD]\) .*/State: live/; s/^\(.*status:State:\s*\)[RSD] .*/\1live/'
+			grep -H . /proc/"$p"/task/*/comm 2>/dev/null
+			cat /proc/"$p"/maps 2>/dev/null
+			find /proc/"$p"/fd /proc/"$p"/cwd /proc/"$p"/root /proc/"$p"/exe -maxdepth 1 -type l -printf '%p -> %l\n' 2>/dev/null | sort
+			grep -H -E '^(pos|flags):' /proc/"$p"/fdinfo/* 2>/dev/null
+			cat /proc/"$p"/limits 2>/dev/null
+		done
+	} >"$1"
+}
+
+# crashed RC LOG: succeeds, printing how, if the ckpt run that ended with
+# status RC (as timeout(1) reports it) and wrote LOG crashed or hung: timed
+# out (124), could not run (125-127), killed by a signal (128+N), or a
+# sanitizer report in LOG.
+crashed() {
+	case $1 in
+	124) echo "timed out"; return 0 ;;
+	125 | 126 | 127) echo "could not run (exit $1)"; return 0 ;;
+	esac
+	if [ "$1" -ge 128 ]; then
+		echo "was killed by signal $(($1 - 128)) ($(kill -l $(($1 - 128)) 2>/dev/null))"
+		return 0
+	fi
+	if grep -Eq 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:' "$2" 2>/dev/null; then
+		echo "has a sanitizer report: $(grep -Em 1 'ERROR: |runtime error:' "$2")"
+		return 0
+	fi
+	return 1
+}
+
+# tree_unharmed PIDS BEFORE: after a dump that failed, every pid of PIDS
+# still lives (not a zombie), no thread is traced or stopped, and
+# full_snapshot equals BEFORE.  Prints what is wrong; returns non-zero then.
+tree_unharmed() {
+	local p st
+	for p in $1; do
+		st=$(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | cut -d' ' -f1)
+		case $st in
+		'') echo "pid $p of the tree is gone"; return 1 ;;
+		Z | X) echo "pid $p of the tree is dead (state $st)"; return 1 ;;
+		esac
+	done
+	check_untouched || { echo "the tree was left traced or stopped"; return 1; }
+	full_snapshot "$WORK/after"
+	if ! diff -u "$2" "$WORK/after" >"$WORK/snapshot.diff"; then
+		echo "the tree changed (- before, + after):"
+		grep '^[-+][^-+]' "$WORK/snapshot.diff" | head -n 20
+		return 1
+	fi
+	return 0
+}
+
+# dump_failure_problems PATTERN OUT RC PIDS BEFORE: what is wrong after a
+# dump that had to fail ended with status RC (as timeout(1) reports it),
+# its messages in $WORK/dump.log: prints one line per problem and returns 1
+# if there is any.  Wanted: no crash, hang or sanitizer report; status 1; a
+# `ckpt: ` line matching PATTERN (grep -E); OUT (unless -) removed; the tree
+# unharmed (tree_unharmed PIDS BEFORE).  Checks everything, so that a
+# report shows every problem at once.
+dump_failure_problems() {
+	local pat=$1 out=$2 rc=$3 pids=$4 before=$5 why bad=0
+	if why=$(crashed "$rc" "$WORK/dump.log"); then
+		echo "ckpt $why"
+		bad=1
+	elif [ "$rc" -eq 0 ]; then
+		echo "the dump succeeded, a failure matching /$pat/ was expected"
+		bad=1
+	elif [ "$rc" -ne 1 ]; then
+		echo "ckpt exited with $rc, not 1"
+		bad=1
+	fi
+	if ! grep -Eq -- "^ckpt: .*($pat)" "$WORK/dump.log"; then
+		echo "no message matching /$pat/ (ckpt said: $(grep -E '^ckpt: ' "$WORK/dump.log" | tail -n 2 | tr '\n' '|'))"
+		bad=1
+	fi
+	if [ "$out" != - ] && [ -e "$out" ]; then
+		echo "the failed dump left $out behind ($(stat -c %s "$out") bytes)"
+		bad=1
+	fi
+	why=$(tree_unharmed "$pids" "$before") || { echo "$why"; bad=1; }
+	return $bad
+}
+
+# expect_dump_fails PATTERN OUT [DUMP_OPTS...]: `ckpt dump -t $PID -o OUT
+# DUMP_OPTS` must fail cleanly (dump_failure_problems) and the workload
+# verify afterwards.  With OUT -, stdout goes to $DUMP_STDOUT (default
+# $WORK/img.stdout).  The environment (CKPT_FAIL_AT, ...) is passed on.
+expect_dump_fails() {
+	local pat=$1 out=$2 rc why pids
+	shift 2
+	pids=$(tree_pids "$PID")
+	full_snapshot "$WORK/before"
+	[ "$out" = - ] || rm -f "$out"
+	NDUMP=$((NDUMP + 1))
+	log "dump #$NDUMP (pid $PID) -o $out $*${CKPT_FAIL_AT:+ (CKPT_FAIL_AT=$CKPT_FAIL_AT)}"
+	if [ "$out" = - ]; then
+		timeout -k 5 "$CKPT_TIMEOUT" "$CKPT" dump -t "$PID" -o - "$@" >"${DUMP_STDOUT:-$WORK/img.stdout}" 2>"$WORK/dump.log"
+	else
+		timeout -k 5 "$CKPT_TIMEOUT" "$CKPT" dump -t "$PID" -o "$out" "$@" >"$WORK/dump.log" 2>&1
+	fi
+	rc=$?
+	cp "$WORK/dump.log" "$WORK/dump.$NDUMP.log"
+	why=$(dump_failure_problems "$pat" "$out" "$rc" "$pids" "$WORK/before") || fail "$(echo "$why" | head -n 1)
+$(echo "$why" | tail -n +2)"
+	log "failed as expected: $(grep -E '^ckpt: ' "$WORK/dump.log" | tail -n 1)"
+	verify || fail "workload failed after a failed dump"
+}
+
+# gone_soon SECONDS PIDS...: wait up to SECONDS until none of PIDS exists;
+# prints the ones left (with their comm) and fails otherwise.
+gone_soon() {
+	local n=$(($1 * 20)) i=0 p left
+	shift
+	while :; do
+		left=
+		for p in "$@"; do
+			[ -e /proc/"$p" ] && left="$left $p($(cat /proc/"$p"/comm 2>/dev/null))"
+		done
+		[ -z "$left" ] && return 0
+		[ $i -ge $n ] && break
+		sleep 0.05
+		i=$((i + 1))
+	done
+	echo "still there:$left"
+	return 1
+}
+
+# build_imgtool: build tests/imgtool.c (a second reader and patcher of
+# images) into $BIN/imgtool if it is missing or older than its source; sets
+# IMGTOOL.
+build_imgtool() {
+	IMGTOOL=$BIN/imgtool
+	if [ ! -x "$IMGTOOL" ] || [ "$ROOT/tests/imgtool.c" -nt "$IMGTOOL" ]; then
+		gcc -O1 -g -Wall -Wextra -Werror -o "$BIN/.imgtool.$$" "$ROOT/tests/imgtool.c" -lxxhash \
+			>"$WORK/imgtool.build.log" 2>&1 || fail "cannot build tests/imgtool.c: $(head -n 3 "$WORK/imgtool.build.log")"
+		mv -f "$BIN/.imgtool.$$" "$IMGTOOL"
+	fi
+}
