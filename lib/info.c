@@ -241,7 +241,7 @@ static const char *vma_kind_name(uint32_t kind)
 }
 
 static const char *const madv_names[] = {
-	"dontfork", "wipeonfork", "dontdump", "hugepage", "nohugepage", "locked", "lockonfault",
+	"dontfork", "wipeonfork", "dontdump", "hugepage", "nohugepage", "locked", "lockonfault", "accounted",
 };
 
 static const char *file_kind_name(uint32_t kind)

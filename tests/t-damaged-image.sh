@@ -76,7 +76,7 @@ judge() {
 
 # try LABEL IMG MAY_SUCCEED [stdin]: ckpt info and ckpt restore --detach of IMG.
 try() {
-	local label=$1 img=$2 may=$3 how=${4:-file} problems= why left
+	local label=$1 img=$2 may=$3 how=${4:-file} problems='' why left
 	if [ "$how" = stdin ]; then
 		timeout -k 5 "$CKPT_TIMEOUT" "$CKPT" info -i - <"$img" >"$WORK/info.log" 2>&1
 		RC=$?
@@ -182,7 +182,7 @@ done
 n=0
 for len in $(echo $lens | tr ' ' '\n' | awk -v s="$size" '$1 >= 0 && $1 < s' | sort -n -u); do
 	head -c "$len" "$WORK/img.good" >"$WORK/img.bad"
-	how=file
+	how="file"
 	[ $((n % 3)) -eq 2 ] && how=stdin
 	n=$((n + 1))
 	try "truncated to $len bytes ($how)" "$WORK/img.bad" 0 "$how"

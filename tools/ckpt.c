@@ -339,33 +339,78 @@ static int dump_opt(struct cmd *c, void *p, int opt)
 	return usage_error(c, "unexpected option");
 }
 
-static int open_output(struct cmd *c, const char *path, int *fd, bool *regular)
+/*
+ * A file is written under a temporary name in the same directory and
+ * renamed over the path only once the dump succeeded: a failed dump never
+ * destroys an image that was there, nor leaves a partial one. Anything
+ * else (a device, a FIFO) is written directly.
+ */
+static int open_output(struct cmd *c, const char *path, int *fd, char **tmp)
 {
 	struct stat st;
+	const char *slash = strrchr(path, '/');
+	int dirlen = slash ? (int)(slash - path + 1) : 0;
 
-	*regular = false;
+	*tmp = NULL;
 	if (!strcmp(path, "-")) {
 		if (isatty(STDOUT_FILENO))
 			return usage_error(c, "-o - writes the image to stdout, but stdout is a terminal");
 		*fd = STDOUT_FILENO;
 		return PROCEED;
 	}
-	*fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		*fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (*fd < 0) {
+			say(c, "cannot open %s: %s", path, strerror(errno));
+			return EXIT_FAILED;
+		}
+		return PROCEED;
+	}
+	if (asprintf(tmp, "%.*s.%s.ckpt-XXXXXX", dirlen, path, path + dirlen) < 0)
+		return EXIT_FAILED;
+	*fd = mkostemp(*tmp, O_CLOEXEC); /* mode 0600 */
 	if (*fd < 0) {
 		say(c, "cannot create %s: %s", path, strerror(errno));
+		free(*tmp);
+		*tmp = NULL;
 		return EXIT_FAILED;
 	}
-	*regular = fstat(*fd, &st) == 0 && S_ISREG(st.st_mode);
 	return PROCEED;
+}
+
+/* Puts a complete image in place: the rename, then the directory on disk. */
+static int commit_output(struct cmd *c, const char *tmp, const char *path)
+{
+	char *dir;
+	int dfd;
+
+	if (rename(tmp, path) < 0) {
+		say(c, "the image is complete in %s but cannot be renamed to %s: %s", tmp, path, strerror(errno));
+		return -errno;
+	}
+	dir = strdup(path);
+	if (dir) {
+		char *slash = strrchr(dir, '/');
+
+		if (slash)
+			slash[1] = 0;
+		dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(dir);
+	}
+	return 0;
 }
 
 static int run_dump(struct cmd *c, struct dump_args *a)
 {
 	const struct ckpt_stats *s;
-	bool regular;
+	char *tmp = NULL;
 	int r;
 
-	r = open_output(c, a->out, &a->o.out_fd, &regular);
+	r = open_output(c, a->out, &a->o.out_fd, &tmp);
 	if (r != PROCEED)
 		return r;
 	/* A reader that goes away must give EPIPE, not kill us with the tree frozen. */
@@ -377,12 +422,13 @@ static int run_dump(struct cmd *c, struct dump_args *a)
 	} else if (r < 0) {
 		lib_failed(c);
 	}
-	if (r < 0) {
-		/* Never leave a partial image that looks like one. */
-		if (regular && unlink(a->out) < 0)
-			say(c, "cannot remove the partial image %s: %s", a->out, strerror(errno));
+	if (r == 0 && tmp)
+		r = commit_output(c, tmp, a->out) < 0 ? -EIO : 0;
+	else if (r < 0 && tmp && unlink(tmp) < 0)
+		say(c, "cannot remove the partial image %s: %s", tmp, strerror(errno));
+	free(tmp);
+	if (r < 0)
 		return EXIT_FAILED;
-	}
 	s = ckpt_stats(c->ctx);
 	note(c, "dumped %u processes, %u threads: %llu bytes of pages, image %llu bytes; frozen %.1f ms, total %.1f ms",
 	     s->processes, s->threads, s->page_bytes, s->image_bytes, ms(s->frozen_ns), ms(s->total_ns));

@@ -1,6 +1,7 @@
 /*
  * failsafe: a multi-process, multi-threaded tree for the failure tests
- * (t-fail-dump, t-fail-restore, t-dump-output-errors, t-restore-refused).
+ * (t-fail-dump, t-fail-restore, t-dump-output-errors, t-restore-refused,
+ * t-damaged-image, t-signal-before-resume).
  *
  *   failsafe READY RESULT [MIB [DATAFILE]]
  *
