@@ -132,7 +132,7 @@ static int seize_threads(struct dump *d, struct dproc *dp)
 		}
 	}
 	if (!dp->nr_tids || (!dp->leader_dead && !has_tid(dp, dp->pid)))
-		return fail(d->ctx, -ESRCH, "pid %d: exited during dump", dp->pid);
+		return -ESRCH; /* it exited meanwhile: the caller looks again */
 	/* Keep the main thread first. */
 	for (size_t i = 1; i < dp->nr_tids; i++)
 		if (dp->tids[i] == dp->pid) {
@@ -219,6 +219,19 @@ static int freeze_tree(struct dump *d)
 			continue;
 		}
 		r = seize_threads(d, &d->procs[i]);
+		/*
+		 * A process of the tree that exited between its parent's stop and
+		 * ours is a zombie now: its parent, stopped, cannot have reaped it.
+		 */
+		if (r == -ESRCH && parse_stat(pid, 0, &state, f, 53) == 0 && state == 'Z' && count_tasks(pid) <= 1) {
+			for (size_t t = 0; t < d->procs[i].nr_tids; t++)
+				thread_detach(d->procs[i].tids[t], 0);
+			d->procs[i].nr_tids = 0;
+			d->procs[i].zombie = true;
+			continue;
+		}
+		if (r == -ESRCH)
+			return fail(d->ctx, r, "pid %d: exited during dump", pid);
 		if (r < 0)
 			return r;
 		read_children(d, pid, &kids, &nr);

@@ -55,6 +55,21 @@ static const char *wchan_of(pid_t tid, char *buf, size_t len)
 	return buf;
 }
 
+/* A thread that has exited (a zombie) cannot be seized: EPERM, not ESRCH. */
+static bool thread_exiting(pid_t tid)
+{
+	char path[64], *text = NULL, *p;
+	bool gone;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	if (read_text(path, &text, NULL) < 0)
+		return true;
+	p = strrchr(text, ')');
+	gone = !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+	free(text);
+	return gone;
+}
+
 static pid_t tracer_of(pid_t tid)
 {
 	char path[64], *text = NULL;
@@ -80,8 +95,8 @@ int thread_seize(struct ckpt_ctx *ctx, pid_t tid, enum seize_state *state)
 	 */
 	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP) < 0 &&
 	    (errno != EPERM || ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) < 0)) {
-		if (errno == ESRCH)
-			return -ESRCH;
+		if (errno == ESRCH || (errno == EPERM && thread_exiting(tid)))
+			return -ESRCH; /* gone, or on its way out: not ours to dump */
 		if (errno == EPERM && (tracer = tracer_of(tid)) > 0)
 			return fail(ctx, -EBUSY, "tid %d: already traced by pid %d; ckpt cannot dump a traced process",
 				    tid, tracer);
