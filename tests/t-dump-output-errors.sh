@@ -137,6 +137,18 @@ wait_size() {
 	done
 }
 
+# wait_image_size BYTES: until the image being written (under the temporary
+# name ckpt writes it under, beside its path) has BYTES bytes, or ckpt ended.
+wait_image_size() {
+	local i=0 f
+	while running "$CK" && [ $i -lt 1000 ]; do
+		f=$(ls "$WORK"/.img.ckpt-* 2>/dev/null | head -n 1)
+		[ -n "$f" ] && [ "$(stat -c %s "$f" 2>/dev/null || echo 0)" -ge "$1" ] && break
+		sleep 0.01
+		i=$((i + 1))
+	done
+}
+
 # finish_case PATTERN OUT: the dump has ended with $RC: check everything, then verify.
 finish_case() {
 	local why
@@ -173,13 +185,15 @@ signalled() { # SIG WHEN
 			i=$((i + 1))
 		done
 	else
-		wait_size "$WORK/img" "$when"
+		wait_image_size "$when"
 	fi
 	running "$CK" || fail "ckpt ended before SIG$sig could be sent ($when)"
-	log "SIG$sig to ckpt (image: $(stat -c %s "$WORK/img" 2>/dev/null) bytes; tree: $(tree_threads_state))"
+	log "SIG$sig to ckpt (image: $(stat -c %s "$WORK"/.img.ckpt-* 2>/dev/null) bytes; tree: $(tree_threads_state))"
 	kill -"$sig" "$CK"
 	wait_ckpt 20 || fail "ckpt still runs 20 s after SIG$sig (tree: $(tree_threads_state))"
 	finish_case "interrupted.*SIG$sig|SIG$sig.*interrupted" "$WORK/img"
+	ls "$WORK"/.img.ckpt-* >/dev/null 2>&1 && fail "the interrupted dump left its partial image behind"
+	true
 }
 run_case "SIGTERM while freezing" signalled TERM traced
 run_case "SIGINT after 64 MiB" signalled INT 67108864
