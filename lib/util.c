@@ -74,6 +74,14 @@ void ckpt_log(struct ckpt_ctx *ctx, enum ckpt_log_level lvl, const char *fmt, ..
 	va_end(ap);
 }
 
+/* Messages may quote an image's strings: no control bytes reach a terminal. */
+static void defang(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 int fail(struct ckpt_ctx *ctx, int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -82,6 +90,7 @@ int fail(struct ckpt_ctx *ctx, int err, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
 		va_end(ap);
+		defang(ctx->err);
 	}
 	va_start(ap, fmt);
 	vlog(ctx, CKPT_LOG_DEBUG, fmt, ap);
