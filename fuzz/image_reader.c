@@ -42,7 +42,8 @@
  *            past the checksums and reach model_validate and ckpt_info.
  *
  * A custom mutator keeps compact inputs compact and well framed: it mutates
- * one record's payload at a time (which may change its length), duplicates,
+ * one record's payload at a time (which may change its length), as bytes or
+ * as protobuf fields (see pb_mutate), duplicates,
  * drops, swaps and retypes records, and crosses records over between
  * inputs; now and then it mutates the bytes of the whole input instead.
  *
@@ -678,6 +679,157 @@ static uint32_t rnd(uint32_t *s)
 	return x;
 }
 
+/*
+ * Protobuf-aware mutations of a payload: the fields of a message are found
+ * by their keys, so a field can be dropped, repeated, or given another
+ * length (with its length prefix, and those of the messages around it, kept
+ * right). Byte mutations alone seldom change the length of a bytes field
+ * and still decode, and the reader checks many such lengths.
+ */
+struct pb_field {
+	size_t start, end; /* the whole field: key, length, value */
+	size_t vstart;     /* its value, for a length-delimited one */
+	uint32_t wire;
+};
+
+#define PB_MAX_FIELDS 256
+
+/* Reads a varint at p[*i]; false if there is none. */
+static bool pb_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned sh = 0; sh < 64 && *i < n; sh += 7) {
+		uint8_t c = p[(*i)++];
+
+		*v |= (uint64_t)(c & 0x7f) << sh;
+		if (!(c & 0x80))
+			return true;
+	}
+	return false;
+}
+
+static size_t pb_put_varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+
+	do {
+		out[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	return n;
+}
+
+/* The fields of the message in p[0..n); 0 if it does not parse as one. */
+static size_t pb_fields(const uint8_t *p, size_t n, struct pb_field *f)
+{
+	size_t i = 0, nf = 0;
+
+	while (i < n && nf < PB_MAX_FIELDS) {
+		uint64_t key, v;
+
+		f[nf].start = i;
+		if (!pb_varint(p, n, &i, &key) || key >> 3 == 0)
+			return 0;
+		f[nf].wire = key & 7;
+		switch (f[nf].wire) {
+		case 0:
+			if (!pb_varint(p, n, &i, &v))
+				return 0;
+			break;
+		case 1:
+		case 5:
+			if (n - i < (f[nf].wire == 1 ? 8u : 4u))
+				return 0;
+			i += f[nf].wire == 1 ? 8 : 4;
+			break;
+		case 2:
+			if (!pb_varint(p, n, &i, &v) || v > n - i)
+				return 0;
+			f[nf].vstart = i;
+			i += v;
+			break;
+		default:
+			return 0;
+		}
+		f[nf++].end = i;
+	}
+	return i == n ? nf : 0;
+}
+
+/*
+ * Mutates the message in p[0..n) into out (cap bytes of room); returns the
+ * new length, or SIZE_MAX if p is not a message or the result does not fit.
+ */
+static size_t pb_mutate(const uint8_t *p, size_t n, uint8_t *out, size_t cap, uint32_t *s, int depth)
+{
+	static const size_t lens[] = { 0, 1, 8, 16, 127, 128, 129, 215, 216, 217, 575, 576, 1024, 1025, 4096 };
+	struct pb_field *f = malloc(PB_MAX_FIELDS * sizeof(*f));
+	size_t nf, k, len, vlen, room, sub, o, r = SIZE_MAX;
+	uint32_t op = rnd(s) % 100;
+	uint64_t key;
+	uint8_t *tmp;
+
+	CHECK(f, "out of memory");
+	nf = pb_fields(p, n, f);
+	if (nf == 0)
+		goto out;
+	k = rnd(s) % nf;
+	if (op < 20) { /* field k left out */
+		memcpy(out, p, f[k].start);
+		memcpy(out + f[k].start, p + f[k].end, n - f[k].end);
+		r = n - (f[k].end - f[k].start);
+		goto out;
+	}
+	if (op < 40) { /* field k twice */
+		if (n + (f[k].end - f[k].start) > cap)
+			goto out;
+		memcpy(out, p, f[k].end);
+		memcpy(out + f[k].end, p + f[k].start, n - f[k].start);
+		r = n + (f[k].end - f[k].start);
+		goto out;
+	}
+	/* A length-delimited field: a change inside it, or a new length. */
+	for (size_t t = 0; t < nf && f[k].wire != 2; t++)
+		k = (k + 1) % nf;
+	if (f[k].wire != 2 || n + 20 > cap)
+		goto out;
+	vlen = f[k].end - f[k].vstart;
+	room = cap - (n - vlen) - 20;
+	tmp = malloc(room + 1);
+	CHECK(tmp, "out of memory");
+	sub = SIZE_MAX;
+	if (op < 70 && depth < 3) /* a nested message */
+		sub = pb_mutate(p + f[k].vstart, vlen, tmp, room, s, depth + 1);
+	if (sub == SIZE_MAX) { /* cut, or grown with zeros */
+		switch (rnd(s) % 4) {
+		case 0: len = lens[rnd(s) % ARRAY_SIZE(lens)]; break;
+		case 1: len = vlen ? vlen - 1 : 1; break;
+		case 2: len = vlen + 1 + rnd(s) % 16; break;
+		default: len = rnd(s) % (2 * vlen + 2); break;
+		}
+		if (len > room)
+			len = room;
+		memcpy(tmp, p + f[k].vstart, len < vlen ? len : vlen);
+		if (len > vlen)
+			memset(tmp + vlen, 0, len - vlen);
+		sub = len;
+	}
+	o = f[k].start;
+	memcpy(out, p, o);
+	pb_varint(p, n, &o, &key); /* the key again, then the new length */
+	o = f[k].start;
+	o += pb_put_varint(out + o, key);
+	o += pb_put_varint(out + o, sub);
+	memcpy(out + o, tmp, sub);
+	o += sub;
+	memcpy(out + o, p + f[k].end, n - f[k].end);
+	r = o + n - f[k].end;
+	free(tmp);
+out:
+	free(f);
+	return r;
+}
+
 /* Mutates the payload of record i with libFuzzer's own byte mutations. */
 static bool mutate_payload(struct recs *rs, size_t i, size_t budget)
 {
@@ -689,6 +841,25 @@ static bool mutate_payload(struct recs *rs, size_t i, size_t budget)
 	if (r->len)
 		memcpy(p, r->payload, r->len);
 	n = LLVMFuzzerMutate(p, r->len, cap);
+	free(r->payload);
+	r->payload = p;
+	r->len = n;
+	return true;
+}
+
+/* Mutates the payload of record i as a protobuf message. */
+static bool mutate_fields(struct recs *rs, size_t i, size_t budget, uint32_t *s)
+{
+	struct rec *r = &rs->v[i];
+	size_t cap = r->len + (budget < 4096 ? budget : 4096), n;
+	uint8_t *p = malloc(cap ? cap : 1);
+
+	CHECK(p, "out of memory");
+	n = pb_mutate(r->payload, r->len, p, cap, s, 0);
+	if (n == SIZE_MAX) {
+		free(p);
+		return false;
+	}
 	free(r->payload);
 	r->payload = p;
 	r->len = n;
@@ -712,9 +883,12 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
 		size_t i = rs.n ? rnd(&s) % rs.n : 0, k = rs.n ? rnd(&s) % rs.n : 0;
 
 		op = rnd(&s) % 100;
-		if (op < 62) { /* one record's payload */
+		if (op < 42) { /* one record's payload */
 			if (rs.n)
 				done = mutate_payload(&rs, i, budget);
+		} else if (op < 62) { /* one record's fields */
+			if (rs.n)
+				done = mutate_fields(&rs, i, budget, &s);
 		} else if (op < 70) { /* a record twice */
 			if (rs.n && rs.v[i].len + sizeof(struct img_frame) <= budget) {
 				struct rec r = rs.v[i];
