@@ -271,16 +271,24 @@ static int write_chunk(struct dump *d, uint32_t pid, uint64_t shmem, uint64_t ad
  * untouched, and untouched anonymous memory and shmem read as zeros. (A
  * private file mapping must keep them: a hole there shows the file.)
  */
-static int emit_run(struct dump *d, uint32_t pid, uint64_t shmem, int srcfd, uint64_t src_off, uint64_t addr,
-		    size_t n, bool holes_ok)
+static int emit_run(struct dump *d, uint32_t pid, pid_t live, uint64_t shmem, int srcfd, uint64_t src_off,
+		    uint64_t addr, size_t n, bool holes_ok)
 {
-	ssize_t got;
+	struct iovec local = { d->buf, n * PAGE_SIZE }, remote = { (void *)src_off, n * PAGE_SIZE };
+	ssize_t got = -1;
 	size_t start = 0;
 	int r = dump_check_interrupt(d);
 
 	if (r < 0)
 		return r;
-	got = pread(srcfd, d->buf, n * PAGE_SIZE, (off_t)src_off);
+	/*
+	 * process_vm_readv copies once; /proc/PID/mem copies twice but also
+	 * reads what the process may not (PROT_NONE): the fallback.
+	 */
+	if (live)
+		got = process_vm_readv(live, &local, 1, &remote, 1, 0);
+	if (got != (ssize_t)(n * PAGE_SIZE))
+		got = pread(srcfd, d->buf, n * PAGE_SIZE, (off_t)src_off);
 	if (got != (ssize_t)(n * PAGE_SIZE))
 		return fail(d->ctx, got < 0 ? -errno : -EIO, "pid %u: reading memory at 0x%llx: %s", pid,
 			    (unsigned long long)src_off, got < 0 ? strerror(errno) : "short read");
@@ -323,14 +331,15 @@ static int dump_vma_pages(struct dump *d, struct dproc *dp, const Ckpt__Vma *v, 
 			if (want)
 				run++;
 			if (run && (!want || run == IMG_MAX_CHUNK_PAGES)) {
-				r = emit_run(d, (uint32_t)dp->pid, 0, dp->memfd, run_start, run_start, run, holes_ok);
+				r = emit_run(d, (uint32_t)dp->pid, dp->live, 0, dp->memfd, run_start, run_start, run,
+					     holes_ok);
 				if (r < 0)
 					return r;
 				run = 0;
 			}
 		}
 	}
-	return run ? emit_run(d, (uint32_t)dp->pid, 0, dp->memfd, run_start, run_start, run, holes_ok) : 0;
+	return run ? emit_run(d, (uint32_t)dp->pid, dp->live, 0, dp->memfd, run_start, run_start, run, holes_ok) : 0;
 }
 
 /* Saves the allocated ranges of one shared memory object, found with SEEK_DATA. */
@@ -361,7 +370,7 @@ static int dump_shmem_pages(struct dump *d, const Ckpt__Vma *v)
 
 			if (n > IMG_MAX_CHUNK_PAGES)
 				n = IMG_MAX_CHUNK_PAGES;
-			r = emit_run(d, 0, v->shmem_id, fd, (uint64_t)pos, (uint64_t)pos, n, true);
+			r = emit_run(d, 0, 0, v->shmem_id, fd, (uint64_t)pos, (uint64_t)pos, n, true);
 			if (r < 0)
 				return r;
 			pos += (off_t)(n * PAGE_SIZE);

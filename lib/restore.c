@@ -497,6 +497,31 @@ static const Ckpt__Vma *find_vma(const struct rproc *rp, uint64_t addr, uint64_t
 	return NULL;
 }
 
+/*
+ * process_vm_writev copies once; /proc/PID/mem copies twice but also fills
+ * mappings the process itself may not write: the fallback.
+ */
+static int write_memory(struct restore *rs, struct rproc *rp, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)addr, len };
+	pid_t pid = (pid_t)rp->p->pid;
+
+	if (process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)len)
+		return 0;
+	if (rp->memfd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+		rp->memfd = open(path, O_RDWR | O_CLOEXEC);
+		if (rp->memfd < 0)
+			return fail(rs->ctx, -errno, "pid %d: open %s: %s", pid, path, strerror(errno));
+	}
+	if (pwrite(rp->memfd, buf, len, (off_t)addr) != (ssize_t)len)
+		return fail(rs->ctx, -errno, "pid %d: writing memory at 0x%llx: %s", pid, (unsigned long long)addr,
+			    strerror(errno));
+	return 0;
+}
+
 static int put_pages(struct restore *rs, const Ckpt__Pages *pg, void *buf)
 {
 	size_t len = (size_t)pg->nr_pages * PAGE_SIZE;
@@ -523,18 +548,9 @@ static int put_pages(struct restore *rs, const Ckpt__Pages *pg, void *buf)
 		    v->kind == CKPT__VMA_KIND__VMA_VVAR)
 			return fail(rs->ctx, -EBADMSG, "image damaged: pages for pid %u at 0x%llx outside its memory",
 				    pg->pid, (unsigned long long)pg->addr);
-		if (rp->memfd < 0) {
-			char path[64];
-
-			snprintf(path, sizeof(path), "/proc/%u/mem", pg->pid);
-			rp->memfd = open(path, O_RDWR | O_CLOEXEC);
-			if (rp->memfd < 0)
-				return fail(rs->ctx, -errno, "pid %u: open %s: %s", pg->pid, path, strerror(errno));
-		}
-		/* Through /proc/PID/mem: read-only private mappings are filled too. */
-		if (pwrite(rp->memfd, buf, len, (off_t)pg->addr) != (ssize_t)len)
-			return fail(rs->ctx, -errno, "pid %u: writing memory at 0x%llx: %s", pg->pid,
-				    (unsigned long long)pg->addr, strerror(errno));
+		r = write_memory(rs, rp, pg->addr, buf, len);
+		if (r < 0)
+			return r;
 	}
 	rs->ctx->stats.page_bytes += len;
 	return 0;
