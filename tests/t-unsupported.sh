@@ -34,7 +34,7 @@ for kind in $("$BIN/unsupported" --list); do
 		memfd) pat="$p: .*/memfd:wl-unsupported.* (is|are) not supported yet" ;;
 		deleted) pat="$p: .*$(re "$WORK/wl-deleted.$PID").*(unlinked|deleted).* not supported yet" ;;
 		procfile) pat="$p: /proc files \\(/proc/$PID/status\\) are not supported yet" ;;
-		fifo) pat="$p: fifo $(re "$WORK/wl-fifo.$PID") is not supported yet" ;;
+		fifo-deleted) pat="$p: fifo $(re "$WORK/wl-fifo.$PID") \\(deleted\\) was unlinked; not supported yet" ;;
 		memfd-map | sysv-shm | deleted-map)
 			case $kind in
 			memfd-map) name=/memfd:wl-unsupported-map what="memfd mapping" ;;

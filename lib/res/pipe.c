@@ -21,7 +21,7 @@ static bool pipe_match(const struct fd_desc *fd)
 }
 
 /* The bytes in the pipe, copied with tee() so the pipe keeps them. */
-static int read_pipe(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m)
+int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m)
 {
 	char path[96];
 	_cleanup_close_ int rfd = -1, t0 = -1, t1 = -1;
@@ -69,21 +69,20 @@ static int pipe_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, co
 	for (size_t i = 0; i < m->files.n; i++)
 		if (m->files.v[i] != f && m->files.v[i]->has_pipe_id && m->files.v[i]->pipe_id == f->pipe_id)
 			return 0; /* the other end: the data is saved once */
-	return read_pipe(ctx, fd, f, m);
+	return pipe_read_contents(ctx, fd, f, m);
 }
 
-static const Ckpt__File *pipe_contents(const struct model *m, uint64_t id)
+const Ckpt__File *pipe_contents(const struct model *m, uint32_t kind, uint64_t id)
 {
 	for (size_t i = 0; i < m->files.n; i++)
-		if (m->files.v[i]->kind == FILE_KIND_PIPE && m->files.v[i]->pipe_id == id &&
-		    m->files.v[i]->has_pipe_size)
+		if (m->files.v[i]->kind == kind && m->files.v[i]->pipe_id == id && m->files.v[i]->has_pipe_size)
 			return m->files.v[i];
 	return NULL;
 }
 
 static int make_pipe(struct ckpt_ctx *ctx, struct res_restore *rr, uint64_t id, struct res_obj **out)
 {
-	const Ckpt__File *c = pipe_contents(rr->m, id);
+	const Ckpt__File *c = pipe_contents(rr->m, FILE_KIND_PIPE, id);
 	struct res_obj *o;
 	int p[2];
 

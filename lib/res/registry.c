@@ -9,6 +9,7 @@ static const struct res_ops *const kinds[] = {
 	&res_pipe,
 	&res_eventfd,
 	&res_epoll,
+	&res_fifo,
 };
 
 const struct res_ops *res_by_kind(uint32_t kind)

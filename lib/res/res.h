@@ -20,6 +20,7 @@ enum file_kind {
 	FILE_KIND_PIPE = 4,   /* an anonymous pipe, with the data in it */
 	FILE_KIND_EVENTFD = 5,
 	FILE_KIND_EPOLL = 6,
+	FILE_KIND_FIFO = 7,   /* a named pipe, reopened by path, with its data */
 };
 
 /*
@@ -86,6 +87,11 @@ extern const struct res_ops res_tty;
 extern const struct res_ops res_pipe;
 extern const struct res_ops res_eventfd;
 extern const struct res_ops res_epoll;
+extern const struct res_ops res_fifo;
+
+/* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
+int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);
+const Ckpt__File *pipe_contents(const struct model *m, uint32_t kind, uint64_t id);
 
 /* Reads a "key:" value of /proc/PID/task/TID/fdinfo/FD; NULL if absent. */
 char *fdinfo_text(const struct fd_desc *fd);

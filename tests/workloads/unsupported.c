@@ -231,11 +231,12 @@ static int make(const char *k)
 		memset(params, 0, sizeof(params));
 		return place((int)syscall(SYS_io_uring_setup, 4, params), 9);
 	}
-	if (!strcmp(k, "fifo")) {
+	if (!strcmp(k, "fifo-deleted")) {
 		snprintf(path1, sizeof(path1), "%s/wl-fifo.%d", dir, (int)getpid());
 		unlink(path1);
 		if (mkfifo(path1, 0600) < 0 || place(open(path1, O_RDWR), 9) < 0)
 			return -1;
+		unlink(path1);
 		return write(9, "pre", 3) == 3 ? 0 : -1;
 	}
 	if (!strcmp(k, "deleted")) {
@@ -404,11 +405,10 @@ static void check(const char *k)
 			FAILF("%s: data lost", k);
 		return;
 	}
-	if (!strcmp(k, "fifo")) {
+	if (!strcmp(k, "fifo-deleted")) {
 		if (write(9, "post", 4) != 4)
 			FAILF("fifo: write: %s", strerror(errno));
 		expect_read(9, "prepost", "fifo");
-		unlink(path1);
 		return;
 	}
 	if (!strcmp(k, "memfd-map") || !strcmp(k, "sysv-shm") || !strcmp(k, "deleted-map")) {
@@ -422,7 +422,7 @@ static void check(const char *k)
 
 static const char *kinds[] = {
 	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "signalfd", "timerfd",
-	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo", "deleted",
+	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo-deleted", "deleted",
 	"memfd-map", "sysv-shm", "deleted-map", "procfile",
 };
 
