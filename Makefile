@@ -29,7 +29,8 @@ PIE_CFLAGS = -O2 -fpie -ffreestanding -fno-stack-protector -fno-builtin -nostdli
 
 all: $(O)/ckpt
 
-$(O)/gen/ckpt.pb-c.c $(O)/gen/ckpt.pb-c.h: images/ckpt.proto
+# One run of protoc-c makes both files (a grouped target: not run twice by -j).
+$(O)/gen/ckpt.pb-c.c $(O)/gen/ckpt.pb-c.h &: images/ckpt.proto
 	@mkdir -p $(O)/gen
 	protoc-c --c_out=$(O)/gen -Iimages images/ckpt.proto
 

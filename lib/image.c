@@ -312,14 +312,19 @@ int img_read_next(struct img_reader *r, uint32_t *type, ProtobufCMessage **msg)
 	if (f.len > IMG_MAX_PAYLOAD)
 		return fail(r->ctx, -EBADMSG, "image damaged: %s record at offset %llu claims %u bytes",
 			    img_rec_name(f.type), (unsigned long long)start, f.len);
-	if (f.len > r->payload_cap) {
-		free(r->payload);
-		r->payload_cap = f.len;
-		r->payload = xcalloc(1, f.len);
+	/* Grown as the bytes arrive: a truncated file cannot make us allocate what it claims. */
+	for (uint32_t got = 0; got < f.len;) {
+		uint32_t step = f.len - got < (1u << 20) ? f.len - got : (1u << 20);
+
+		if (got + step > r->payload_cap) {
+			r->payload = xrealloc_array(r->payload, got + step, 1);
+			r->payload_cap = got + step;
+		}
+		e = r_get(r, r->payload + got, step, true);
+		if (e < 0)
+			return e;
+		got += step;
 	}
-	e = r_get(r, r->payload, f.len, true);
-	if (e < 0)
-		return e;
 	if (XXH3_64bits_withSeed(r->payload, f.len, f.type) != f.hash)
 		return fail(r->ctx, -EBADMSG, "image damaged: checksum of %s record at offset %llu",
 			    img_rec_name(f.type), (unsigned long long)start);

@@ -376,7 +376,8 @@ static void t_tree(struct info *in)
 	for (size_t i = 0; i < in->nr_order; i++) {
 		const Ckpt__Process *p = in->m.procs.v[in->order[i]];
 
-		fprintf(in->out, "  %*s%u ", (int)(2 * in->depth[i]), "", p->pid);
+		/* Indented by depth, up to a point: a hostile chain must not square the output. */
+		fprintf(in->out, "  %*s%u ", (int)(2 * (in->depth[i] < 32 ? in->depth[i] : 32)), "", p->pid);
 		t_str(in->out, p->comm);
 		fprintf(in->out, " [%s] ", state_name(p->state));
 		t_creds(in->out, p->creds);

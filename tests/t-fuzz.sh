@@ -12,4 +12,4 @@ if ! printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)
 	clang -fsanitize=fuzzer,address,undefined -x c -o "$probe" - >"$WORK/probe.log" 2>&1; then
 	skip "clang cannot build a libFuzzer target (apt-get install libclang-rt-14-dev): $(head -n 1 "$WORK/probe.log")"
 fi
-"$ROOT/fuzz/run" "${FUZZ_SECONDS:-30}" || fail "fuzz/run found a problem (see above; log: build-fuzz/fuzz.log)"
+"$ROOT/fuzz/run" "${FUZZ_SECONDS:-30}" || fail "fuzz/run found a problem (see above; logs in build-fuzz/)"
