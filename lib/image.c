@@ -100,6 +100,9 @@ int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr
 		w->old_flags = fcntl(fd, F_GETFL);
 		if (w->old_flags >= 0)
 			fcntl(fd, F_SETFL, w->old_flags | O_NONBLOCK);
+		/* A larger pipe means fewer wake-ups of writer and reader (best effort). */
+		if (S_ISFIFO(st.st_mode))
+			fcntl(fd, F_SETPIPE_SZ, 1 << 20);
 	}
 	w->hash = XXH3_createState();
 	if (!w->hash)
