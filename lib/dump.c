@@ -144,7 +144,6 @@ static int seize_threads(struct dump *d, struct dproc *dp)
 		snprintf(dp->dir, sizeof(dp->dir), "/proc/%d/task/%d", dp->pid, dp->live);
 	else
 		snprintf(dp->dir, sizeof(dp->dir), "/proc/%d", dp->pid);
-	dp->seized_all = true;
 	return 0;
 }
 

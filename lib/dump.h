@@ -19,7 +19,6 @@ struct dproc {
 	bool leader_dead;
 	pid_t live;               /* a live thread: pid, or tids[0] */
 	char dir[48];             /* /proc/PID, or /proc/PID/task/LIVE */
-	bool seized_all;
 	enum seize_state state;
 	pid_t *tids;              /* tids[0] == pid */
 	size_t nr_tids, cap_tids;

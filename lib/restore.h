@@ -29,7 +29,6 @@ struct rproc {
 	size_t nr_children;
 	pid_t parent_pid;          /* who must be our parent while restoring */
 	pid_t via_helper;          /* created by a session helper with this pid */
-	uint64_t block_start, block_len;
 	int stage;                 /* last rst_stage reported */
 	int memfd;                 /* /proc/PID/mem, opened on first use */
 	struct vdso_info *old_vdso; /* symbols of the image's vDSO, or NULL */

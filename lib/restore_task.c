@@ -439,7 +439,6 @@ static void __attribute__((noreturn)) enter_restorer(struct restore *rs, struct 
 	fill_vmas(rs, rp, a, (struct rst_vma *)(block + l.vmas));
 	fill_threads(rs, rp, a, block, &l);
 	fill_process(rs, rp, a, block, &l);
-	rp->block_start = (uint64_t)block;
 	unregister_rseq();
 	__asm__ volatile("mov %0, %%rsp\n\tjmp *%1\n"
 			 :
