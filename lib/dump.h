@@ -24,6 +24,16 @@ struct dproc {
 	size_t nr_tids, cap_tids;
 	uint64_t syscall_ip;
 	int memfd;                /* /proc/PID/mem */
+	/* --leave-running: the copy-on-write child the memory is read from (dump_snap.c) */
+	pid_t snap;               /* its pid as we see it; 0: none */
+	pid_t snap_theirs;        /* its pid as its parent sees it */
+	int snap_memfd;           /* /proc/SNAP/mem */
+	struct remote snap_rm;    /* system calls run in it */
+	uint64_t snap_scratch;    /* a page of its memory for their arguments */
+	int snap_pipe;            /* read end of a pipe it vmsplices pages into, or -1 */
+	int snap_pipe_wr;         /* the write end, in the snapshot's fd table */
+	int snap_pipe_size;
+	bool snap_tried;          /* snap_prepare ran */
 	Ckpt__Process *p;
 };
 
@@ -55,7 +65,22 @@ int dump_check_interrupt(struct dump *d);
 int dump_process(struct dump *d, struct dproc *dp);
 /* dump_mem.c */
 int dump_vmas(struct dump *d, struct dproc *dp);
-int dump_pages(struct dump *d);
+/* Where page data is read from: a live process, a snapshot, or a file. */
+struct mem_src {
+	pid_t pid;                /* process_vm_readv from it, when not 0 */
+	int memfd;                /* pread from it */
+	struct dproc *snap;       /* the snapshot of this process, if any */
+};
+
+/* Page data of shared memory objects, each once. */
+int dump_shared_pages(struct dump *d);
+/* Page data of dp's private memory, from its snapshot if it has one. */
+int dump_private_pages(struct dump *d, struct dproc *dp);
+/* dump_snap.c */
+void snap_take_all(struct dump *d);
+void snap_drop_all(struct dump *d, bool tree_stopped);
+/* Reads len bytes of dp's snapshot at addr into buf; -errno if it cannot. */
+int snap_read(struct dump *d, struct dproc *dp, uint64_t addr, uint8_t *buf, size_t len);
 /* dump_fd.c */
 int dump_fds(struct dump *d, struct dproc *dp);
 /* Returns the id of a File record for a path-like object (exe, cwd, mapped file). */
