@@ -471,8 +471,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	if (r == 0 && opts->leave_running)
 		snap_take_all(&d);
 	if (r == 0) {
-		d.buf = malloc(IMG_MAX_CHUNK_PAGES * PAGE_SIZE);
-		r = d.buf ? img_writer_open(&d.w, ctx, opts->out_fd, intr_fd) : -ENOMEM;
+		r = img_writer_open(&d.w, ctx, opts->out_fd, intr_fd);
 	}
 	if (r == 0)
 		r = write_frozen_part(&d);
@@ -504,7 +503,6 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	if (intr_fd >= 0)
 		close(intr_fd);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
-	free(d.buf);
 	free_procs(&d);
 	free(d.dfiles);
 	model_free(&d.m);

@@ -54,7 +54,6 @@ struct dump {
 	size_t nr_dfiles, cap_dfiles;
 	uint64_t next_id;
 	struct img_writer w;
-	uint8_t *buf;             /* page copy buffer, IMG_MAX_CHUNK_PAGES pages */
 	sigset_t deferred;        /* signals that end ckpt, held while the tree is ours */
 };
 

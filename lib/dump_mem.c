@@ -301,19 +301,23 @@ static int src_read(struct dump *d, uint32_t pid, struct mem_src *src, uint64_t 
 static int emit_run(struct dump *d, uint32_t pid, struct mem_src *src, uint64_t shmem, uint64_t src_off,
 		    uint64_t addr, size_t n, bool holes_ok)
 {
+	/* The output thread writes the page data from this buffer, not a copy. */
+	uint8_t *buf = img_page_buffer(&d->w);
 	size_t start = 0;
 	int r = dump_check_interrupt(d);
 
+	if (!buf)
+		return fail(d->ctx, -ENOMEM, "pid %u: no memory for a page buffer", pid);
 	if (r == 0)
-		r = src_read(d, pid, src, src_off, d->buf, n * PAGE_SIZE);
+		r = src_read(d, pid, src, src_off, buf, n * PAGE_SIZE);
 	if (r < 0)
 		return r;
 	if (!holes_ok)
-		return write_chunk(d, pid, shmem, addr, d->buf, n);
+		return write_chunk(d, pid, shmem, addr, buf, n);
 	for (size_t i = 0; i <= n; i++) {
-		if (i < n && !zero_page(d->buf + i * PAGE_SIZE))
+		if (i < n && !zero_page(buf + i * PAGE_SIZE))
 			continue;
-		if (i > start && (r = write_chunk(d, pid, shmem, addr + start * PAGE_SIZE, d->buf + start * PAGE_SIZE,
+		if (i > start && (r = write_chunk(d, pid, shmem, addr + start * PAGE_SIZE, buf + start * PAGE_SIZE,
 						  i - start)) < 0)
 			return r;
 		start = i + 1;

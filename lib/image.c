@@ -30,45 +30,12 @@ const char *img_rec_name(uint32_t type)
 
 static const uint8_t zero_page[PAGE_SIZE];
 
-/*
- * Writes to the output. A pipe or socket is written without blocking, so a
- * reader that stalls cannot hold ckpt (and the tree it holds) beyond one of
- * the signals the caller asked to be told about (intr_fd, a signalfd).
- */
-static int out_write(struct img_writer *w, const void *buf, size_t len)
+/* Queues bytes for the output thread; fails with its error, if it had one. */
+static int out_write(struct img_writer *w, const void *buf, size_t len, bool page_data)
 {
-	const char *p = buf;
+	int r = page_data ? out_put_page_data(&w->out, buf, len) : out_put(&w->out, buf, len);
 
-	while (len) {
-		ssize_t n = write(w->fd, p, len);
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd pf[2] = { { w->fd, POLLOUT, 0 }, { w->intr_fd, POLLIN, 0 } };
-
-			if (poll(pf, w->intr_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
-				return fail(w->ctx, -errno, "waiting to write the image: %s", strerror(errno));
-			if (w->intr_fd >= 0 && (pf[1].revents & POLLIN)) {
-				struct signalfd_siginfo si;
-
-				if (read(w->intr_fd, &si, sizeof(si)) != sizeof(si))
-					si.ssi_signo = 0;
-				return fail(w->ctx, -EINTR,
-					    "dump interrupted by SIG%s while the image's reader did not read; the tree goes on as before",
-					    si.ssi_signo ? sigabbrev_np((int)si.ssi_signo) : "?");
-			}
-			continue;
-		}
-		return fail(w->ctx, n < 0 ? -errno : -EIO, "writing the image at offset %llu: %s",
-			    (unsigned long long)w->off, n < 0 ? strerror(errno) : "no progress");
-	}
-	return 0;
+	return r < 0 ? fail(w->ctx, r, "%s", out_error(&w->out)[0] ? out_error(&w->out) : strerror(-r)) : 0;
 }
 
 /* Writes bytes that the image checksum covers. */
@@ -78,7 +45,7 @@ static int w_put(struct img_writer *w, const void *buf, size_t len)
 
 	if (fail_point(w->ctx, "image-write"))
 		return fail(w->ctx, -EIO, "writing the image: injected failure");
-	r = out_write(w, buf, len);
+	r = out_write(w, buf, len, false);
 	if (r < 0)
 		return r;
 	XXH3_64bits_update(w->hash, buf, len);
@@ -108,6 +75,8 @@ int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr
 	if (!w->hash)
 		return -ENOMEM;
 	XXH3_64bits_reset(w->hash);
+	if (out_start(&w->out, fd, intr_fd) < 0)
+		return fail(ctx, -EAGAIN, "cannot start the image's output thread");
 	memcpy(head.magic, IMG_MAGIC, sizeof(head.magic));
 	return w_put(w, &head, sizeof(head));
 }
@@ -177,7 +146,7 @@ int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec
 		if (fail_point(w->ctx, "image-write-pages"))
 			return fail(w->ctx, -EIO, "writing page data at offset %llu: injected failure",
 				    (unsigned long long)w->off);
-		r = out_write(w, iov[i].iov_base, iov[i].iov_len);
+		r = out_write(w, iov[i].iov_base, iov[i].iov_len, true);
 		if (r < 0)
 			return r;
 		w->off += iov[i].iov_len;
@@ -212,11 +181,20 @@ int img_writer_finish(struct img_writer *w)
 		return r;
 	memcpy(tail.magic, IMG_TAIL_MAGIC, sizeof(tail.magic));
 	tail.trailer_offset = trailer_off;
-	return w_put(w, &tail, sizeof(tail));
+	r = w_put(w, &tail, sizeof(tail));
+	if (r == 0 && (r = out_flush(&w->out)) < 0)
+		r = fail(w->ctx, r, "%s", out_error(&w->out)[0] ? out_error(&w->out) : strerror(-r));
+	return r;
+}
+
+uint8_t *img_page_buffer(struct img_writer *w)
+{
+	return out_buffer(&w->out);
 }
 
 void img_writer_close(struct img_writer *w)
 {
+	out_stop(&w->out);
 	if (w->old_flags >= 0)
 		fcntl(w->fd, F_SETFL, w->old_flags);
 	w->old_flags = -1;

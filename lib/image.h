@@ -7,6 +7,7 @@
 #ifndef CKPT_IMAGE_H
 #define CKPT_IMAGE_H
 
+#include <pthread.h>
 #include <protobuf-c/protobuf-c.h>
 #include <sys/uio.h>
 #include <xxhash.h>
@@ -53,10 +54,56 @@ struct img_tail {
 	uint64_t trailer_offset;
 };
 
+/* image_out.c: the output thread. */
+#define OUT_QUEUE 256
+#define OUT_BUFS 3
+#define OUT_BUF_SIZE ((size_t)IMG_MAX_CHUNK_PAGES * PAGE_SIZE)
+
+struct out_item {
+	const void *p;
+	size_t len;
+	void *owned;              /* freed once written */
+};
+
+struct out_buf {
+	uint8_t *mem;
+	uint64_t busy_until;      /* queue position after its last item */
+};
+
+struct img_out {
+	int fd, intr_fd, wake_fd;
+	pthread_t thread;
+	bool started, running, stopping;
+	pthread_mutex_t lock;
+	pthread_cond_t work, done;
+	struct out_item q[OUT_QUEUE];
+	uint64_t head, tail;      /* items queued, items written */
+	int err;
+	char errmsg[256];
+	uint64_t written;         /* by the thread */
+	uint8_t *stage;           /* small pieces gathered here (caller's side) */
+	size_t stage_len;
+	struct out_buf bufs[OUT_BUFS];
+	size_t next_buf;
+};
+
+int out_start(struct img_out *o, int fd, int intr_fd);
+/* Queues a copy of len bytes. */
+int out_put(struct img_out *o, const void *p, size_t len);
+/* Queues bytes of an out_buffer() without copying them (other bytes: copied). */
+int out_put_page_data(struct img_out *o, const void *p, size_t len);
+/* A buffer of OUT_BUF_SIZE bytes the thread is done with. */
+uint8_t *out_buffer(struct img_out *o);
+/* Waits until everything queued is written; 0 or the first error. */
+int out_flush(struct img_out *o);
+const char *out_error(struct img_out *o);
+void out_stop(struct img_out *o);
+
 struct img_writer {
 	struct ckpt_ctx *ctx;
 	int fd;
 	int intr_fd;              /* signalfd of signals that end the write, or -1 */
+	struct img_out out;
 	int old_flags;            /* the output's flags before we made it non-blocking */
 	uint64_t off;
 	XXH3_state_t *hash;
@@ -69,6 +116,8 @@ int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr
 int img_write_msg(struct img_writer *w, enum img_rec_type type, const ProtobufCMessage *msg);
 /* Writes a Pages record and the page data gathered from iov. */
 int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt);
+/* A buffer for page data to pass to img_write_pages without a copy. */
+uint8_t *img_page_buffer(struct img_writer *w);
 int img_writer_finish(struct img_writer *w);
 void img_writer_close(struct img_writer *w);
 
