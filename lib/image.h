@@ -74,6 +74,8 @@ struct img_out {
 	int fd, intr_fd, wake_fd;
 	pthread_t thread;
 	bool started, running, stopping;
+	bool is_file;             /* a regular file, written from offset 0 with pwritev */
+	bool direct, direct_on;   /* O_DIRECT wanted for aligned pieces; set on the fd now */
 	pthread_mutex_t lock;
 	pthread_cond_t work, done;
 	struct out_item q[OUT_QUEUE];

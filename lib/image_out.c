@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include "image.h"
@@ -61,11 +62,97 @@ static int wait_writable(struct img_out *o)
 	return 0;
 }
 
+#define DIO_ALIGN 4096u
+
+static bool dio_aligned(uint64_t off, const struct iovec *iov)
+{
+	return !(off % DIO_ALIGN) && !(iov->iov_len % DIO_ALIGN) && !((uintptr_t)iov->iov_base % DIO_ALIGN);
+}
+
+static bool set_direct(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl >= 0 && fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) == 0;
+}
+
+/*
+ * To a regular file, what is aligned is written with O_DIRECT: page data
+ * (page-aligned in the image and in memory) goes from our buffer to the
+ * disk without a copy into the page cache, while the next chunk is read;
+ * the rest (records between page data, the trailer) goes through the page
+ * cache. Returns the number of leading iovs written that way (0: write
+ * them buffered), or -errno.
+ */
+static int write_direct(struct img_out *o, struct iovec *iov, int n)
+{
+	int k = 0;
+
+	while (k < n && dio_aligned(o->written, &iov[k])) {
+		ssize_t done;
+
+		if (!o->direct_on && !(o->direct_on = set_direct(o->fd, true))) {
+			o->direct = false;
+			return k;
+		}
+		done = pwrite(o->fd, iov[k].iov_base, iov[k].iov_len, (off_t)o->written);
+		if (done < 0 && errno == EINTR)
+			continue;
+		if (done < 0 && k == 0 && errno == EINVAL) {
+			o->direct = false; /* the filesystem does not take it after all */
+			return 0;
+		}
+		if (done < 0)
+			return -errno;
+		o->written += (uint64_t)done;
+		if ((size_t)done < iov[k].iov_len) {
+			/* Short (a full disk, say): the rest goes the plain way, which says why. */
+			iov[k].iov_base = (char *)iov[k].iov_base + done;
+			iov[k].iov_len -= (size_t)done;
+			break;
+		}
+		k++;
+	}
+	if (k < n && o->direct_on) {
+		set_direct(o->fd, false);
+		o->direct_on = false;
+	}
+	return k;
+}
+
+/*
+ * A file is written at explicit offsets (pwritev), so that O_DIRECT
+ * writes and buffered ones can take turns; a pipe with writev.
+ */
+static ssize_t pwrite_or_writev(struct img_out *o, const struct iovec *iov, int n)
+{
+	if (o->is_file)
+		return pwritev(o->fd, iov, n, (off_t)o->written);
+	return writev(o->fd, iov, n);
+}
+
 /* Writes iov[0..n) whole; a pipe that is full is waited for. */
 static int write_batch(struct img_out *o, struct iovec *iov, int n)
 {
 	while (n > 0) {
-		ssize_t done = writev(o->fd, iov, n);
+		ssize_t done;
+
+		if (o->direct) {
+			int k = write_direct(o, iov, n);
+
+			if (k < 0) {
+				pthread_mutex_lock(&o->lock);
+				out_fail(o, k, "writing the image at offset %llu: %s", (unsigned long long)o->written,
+					 strerror(-k));
+				pthread_mutex_unlock(&o->lock);
+				return k;
+			}
+			iov += k;
+			n -= k;
+			if (n == 0)
+				break;
+		}
+		done = pwrite_or_writev(o, iov, n);
 
 		if (done < 0 && errno == EINTR)
 			continue;
@@ -132,6 +219,11 @@ static void *out_thread(void *arg)
 		if (r < 0)
 			break;
 	}
+	if (o->direct_on)
+		set_direct(o->fd, false);
+	o->direct_on = false;
+	if (o->is_file)
+		lseek(o->fd, (off_t)o->written, SEEK_SET); /* where a plain write would have left it */
 	o->stopping = true;
 	pthread_cond_broadcast(&o->done);
 	pthread_mutex_unlock(&o->lock);
@@ -140,9 +232,13 @@ static void *out_thread(void *arg)
 
 int out_start(struct img_out *o, int fd, int intr_fd)
 {
+	struct stat st;
+
 	memset(o, 0, sizeof(*o));
 	o->fd = fd;
 	o->intr_fd = intr_fd;
+	o->is_file = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == 0;
+	o->direct = o->is_file;
 	o->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (o->wake_fd < 0)
 		return -errno;
@@ -217,7 +313,9 @@ int out_put(struct img_out *o, const void *p, size_t len)
 			return r;
 	}
 	if (!o->stage) {
-		o->stage = xcalloc(1, STAGE_CAP);
+		o->stage = aligned_alloc(DIO_ALIGN, STAGE_CAP);
+		if (!o->stage)
+			abort(); /* as xcalloc does */
 		o->stage_len = 0;
 	}
 	memcpy(o->stage + o->stage_len, p, len);
@@ -256,7 +354,7 @@ uint8_t *out_buffer(struct img_out *o)
 
 	o->next_buf = (o->next_buf + 1) % OUT_BUFS;
 	if (!b->mem) {
-		b->mem = malloc(OUT_BUF_SIZE);
+		b->mem = aligned_alloc(DIO_ALIGN, OUT_BUF_SIZE);
 		return b->mem;
 	}
 	pthread_mutex_lock(&o->lock);
