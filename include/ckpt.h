@@ -33,6 +33,10 @@ struct ckpt_dump_opts {
 	int out_fd;             /* image is written here; a pipe works */
 	bool leave_running;     /* resume the tree instead of killing it */
 	bool shell_job;         /* allow the caller's terminal as std fds */
+	bool no_sync;           /* write a file through the page cache and do not
+	                           fsync it (default: page data with O_DIRECT, then
+	                           fsync, so the image is on disk when the call
+	                           returns) */
 };
 
 struct ckpt_restore_opts {

@@ -386,7 +386,7 @@ static int write_rest(struct dump *d)
 		r = img_writer_finish(&d->w);
 	if (r < 0)
 		return r;
-	if (fsync(d->opts->out_fd) < 0 && errno != EINVAL && errno != EROFS)
+	if (!d->opts->no_sync && fsync(d->opts->out_fd) < 0 && errno != EINVAL && errno != EROFS)
 		return fail(d->ctx, -errno, "syncing the image: %s", strerror(errno));
 	return 0;
 }
@@ -471,7 +471,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	if (r == 0 && opts->leave_running)
 		snap_take_all(&d);
 	if (r == 0) {
-		r = img_writer_open(&d.w, ctx, opts->out_fd, intr_fd);
+		r = img_writer_open(&d.w, ctx, opts->out_fd, intr_fd, !opts->no_sync);
 	}
 	if (r == 0)
 		r = write_frozen_part(&d);

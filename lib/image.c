@@ -53,7 +53,7 @@ static int w_put(struct img_writer *w, const void *buf, size_t len)
 	return 0;
 }
 
-int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr_fd)
+int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr_fd, bool direct)
 {
 	struct img_file_head head = { .format_version = IMG_FORMAT_VERSION };
 	struct stat st;
@@ -75,7 +75,7 @@ int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr
 	if (!w->hash)
 		return -ENOMEM;
 	XXH3_64bits_reset(w->hash);
-	if (out_start(&w->out, fd, intr_fd) < 0)
+	if (out_start(&w->out, fd, intr_fd, direct) < 0)
 		return fail(ctx, -EAGAIN, "cannot start the image's output thread");
 	memcpy(head.magic, IMG_MAGIC, sizeof(head.magic));
 	return w_put(w, &head, sizeof(head));

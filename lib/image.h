@@ -89,7 +89,7 @@ struct img_out {
 	size_t next_buf;
 };
 
-int out_start(struct img_out *o, int fd, int intr_fd);
+int out_start(struct img_out *o, int fd, int intr_fd, bool direct);
 /* Queues a copy of len bytes. */
 int out_put(struct img_out *o, const void *p, size_t len);
 /* Queues bytes of an out_buffer() without copying them (other bytes: copied). */
@@ -114,7 +114,8 @@ struct img_writer {
 	uint64_t records;
 };
 
-int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr_fd);
+/* direct: write page data to a regular file with O_DIRECT (where the filesystem takes it). */
+int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr_fd, bool direct);
 int img_write_msg(struct img_writer *w, enum img_rec_type type, const ProtobufCMessage *msg);
 /* Writes a Pages record and the page data gathered from iov. */
 int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt);

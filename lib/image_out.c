@@ -230,7 +230,7 @@ static void *out_thread(void *arg)
 	return NULL;
 }
 
-int out_start(struct img_out *o, int fd, int intr_fd)
+int out_start(struct img_out *o, int fd, int intr_fd, bool direct)
 {
 	struct stat st;
 
@@ -238,7 +238,7 @@ int out_start(struct img_out *o, int fd, int intr_fd)
 	o->fd = fd;
 	o->intr_fd = intr_fd;
 	o->is_file = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == 0;
-	o->direct = o->is_file;
+	o->direct = o->is_file && direct;
 	o->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (o->wake_fd < 0)
 		return -errno;
