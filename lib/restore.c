@@ -401,7 +401,7 @@ static size_t live_procs(const struct restore *rs)
 	return n;
 }
 
-static struct rproc *proc_by_pid(struct restore *rs, int32_t pid)
+struct rproc *proc_by_pid(struct restore *rs, int32_t pid)
 {
 	for (size_t i = 0; i < rs->nr_procs; i++)
 		if ((int32_t)rs->procs[i].p->pid == pid)
@@ -476,112 +476,6 @@ static int go(struct restore *rs, int phase)
 	uint64_t n = live_procs(rs);
 
 	return write(rs->go_fd[phase], &n, sizeof(n)) == sizeof(n) ? 0 : fail(rs->ctx, -errno, "eventfd: %s", strerror(errno));
-}
-
-/* The mapping that holds [addr, addr + len); rp->vmas are sorted by address. */
-static const Ckpt__Vma *find_vma(const struct rproc *rp, uint64_t addr, uint64_t len)
-{
-	size_t lo = 0, hi = rp->nr_vmas;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const Ckpt__Vma *v = rp->vmas[mid];
-
-		if (addr >= v->end)
-			lo = mid + 1;
-		else if (addr < v->start)
-			hi = mid;
-		else
-			return addr + len <= v->end && addr + len > addr ? v : NULL;
-	}
-	return NULL;
-}
-
-/*
- * process_vm_writev copies once; /proc/PID/mem copies twice but also fills
- * mappings the process itself may not write: the fallback.
- */
-static int write_memory(struct restore *rs, struct rproc *rp, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec local = { buf, len }, remote = { (void *)addr, len };
-	pid_t pid = (pid_t)rp->p->pid;
-
-	if (process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)len)
-		return 0;
-	if (rp->memfd < 0) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-		rp->memfd = open(path, O_RDWR | O_CLOEXEC);
-		if (rp->memfd < 0)
-			return fail(rs->ctx, -errno, "pid %d: open %s: %s", pid, path, strerror(errno));
-	}
-	if (pwrite(rp->memfd, buf, len, (off_t)addr) != (ssize_t)len)
-		return fail(rs->ctx, -errno, "pid %d: writing memory at 0x%llx: %s", pid, (unsigned long long)addr,
-			    strerror(errno));
-	return 0;
-}
-
-static int put_pages(struct restore *rs, const Ckpt__Pages *pg, void *buf)
-{
-	size_t len = (size_t)pg->nr_pages * PAGE_SIZE;
-	int r = page_order_check(&rs->page_order, rs->ctx, pg);
-
-	if (r == 0)
-		r = img_read_page_data(&rs->r, pg, buf);
-
-	if (r < 0)
-		return r;
-	if (pg->has_shmem_id) {
-		const Ckpt__Shmem *s = model_shmem(&rs->m, pg->shmem_id);
-
-		if (!s || pg->pid || pg->addr + len > s->size || pg->addr % PAGE_SIZE)
-			return fail(rs->ctx, -EBADMSG, "image damaged: pages of unknown shared memory %llu",
-				    (unsigned long long)pg->shmem_id);
-		if (pwrite(rs->shmem_fds[shmem_index(rs, s->id)], buf, len, (off_t)pg->addr) != (ssize_t)len)
-			return fail(rs->ctx, -errno, "writing shared memory: %s", strerror(errno));
-	} else {
-		struct rproc *rp = proc_by_pid(rs, (int32_t)pg->pid);
-		const Ckpt__Vma *v = rp && rp->p->state != 1 ? find_vma(rp, pg->addr, len) : NULL;
-
-		if (!v || (v->flags & MAP_SHARED) || pg->addr % PAGE_SIZE || v->kind == CKPT__VMA_KIND__VMA_VDSO ||
-		    v->kind == CKPT__VMA_KIND__VMA_VVAR)
-			return fail(rs->ctx, -EBADMSG, "image damaged: pages for pid %u at 0x%llx outside its memory",
-				    pg->pid, (unsigned long long)pg->addr);
-		r = write_memory(rs, rp, pg->addr, buf, len);
-		if (r < 0)
-			return r;
-	}
-	rs->ctx->stats.page_bytes += len;
-	return 0;
-}
-
-/* Reads page records to the trailer, whose check covers the whole image. */
-static int fill_memory(struct restore *rs, uint32_t type, ProtobufCMessage *msg)
-{
-	_cleanup_free_ void *buf = malloc(IMG_MAX_CHUNK_PAGES * PAGE_SIZE);
-	int r = 0;
-
-	if (!buf) {
-		img_free_msg(msg);
-		return -ENOMEM;
-	}
-	while (type == REC_PAGES) {
-		if (fail_point(rs->ctx, "restore-pages"))
-			r = fail(rs->ctx, -EIO, "restore: injected failure while filling memory");
-		if (r == 0)
-			r = put_pages(rs, (Ckpt__Pages *)msg, buf);
-		img_free_msg(msg);
-		if (r < 0)
-			return r;
-		r = img_read_next(&rs->r, &type, &msg);
-		if (r < 0)
-			return r;
-	}
-	img_free_msg(msg);
-	if (type != REC_TRAILER)
-		return fail(rs->ctx, -EBADMSG, "image damaged: %s record after page data", img_rec_name(type));
-	return 0;
 }
 
 static int seize_all(struct restore *rs)

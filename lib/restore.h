@@ -82,5 +82,8 @@ int finish_tree(struct restore *rs);
 
 size_t file_index(const struct restore *rs, uint64_t id);
 size_t shmem_index(const struct restore *rs, uint64_t id);
+struct rproc *proc_by_pid(struct restore *rs, int32_t pid);
+/* restore_pages.c: reads the page records up to the trailer into the tree. */
+int fill_memory(struct restore *rs, uint32_t type, ProtobufCMessage *msg);
 
 #endif
