@@ -21,6 +21,7 @@ enum file_kind {
 	FILE_KIND_EVENTFD = 5,
 	FILE_KIND_EPOLL = 6,
 	FILE_KIND_FIFO = 7,   /* a named pipe, reopened by path, with its data */
+	FILE_KIND_SIGNALFD = 8,
 };
 
 /*
@@ -88,6 +89,7 @@ extern const struct res_ops res_pipe;
 extern const struct res_ops res_eventfd;
 extern const struct res_ops res_epoll;
 extern const struct res_ops res_fifo;
+extern const struct res_ops res_signalfd;
 
 /* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);

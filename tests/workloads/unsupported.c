@@ -8,7 +8,7 @@
  *
  * Descriptor kinds put the object at fd 9 (helpers, if any, at 10 and up,
  * so fd 9 is the first unsupported descriptor of the process):
- *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed signalfd timerfd
+ *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed timerfd
  *   inotify fanotify userfaultfd pidfd memfd io_uring fifo deleted
  * Mapping kinds hold one mapping and no descriptor for it:
  *   memfd-map sysv-shm deleted-map
@@ -37,7 +37,6 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -188,15 +187,6 @@ static int make(const char *k)
 		if (dup2(10, 11) != 11)
 			return -1;
 		return close(10);
-	}
-	if (!strcmp(k, "signalfd")) {
-		sigset_t set;
-
-		sigemptyset(&set);
-		sigaddset(&set, SIGUSR2);
-		if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || place(signalfd(-1, &set, 0), 9) < 0)
-			return -1;
-		return raise(SIGUSR2); /* pending until read through the signalfd */
 	}
 	if (!strcmp(k, "timerfd")) {
 		struct itimerspec it = { { 0, 10000000 }, { 0, 10000000 } };
@@ -354,15 +344,6 @@ static void check(const char *k)
 			FAILF("epoll: epoll_wait gave %d events (data %llu)", n, (unsigned long long)ev.data.u64);
 		return;
 	}
-	if (!strcmp(k, "signalfd")) {
-		struct signalfd_siginfo si = { 0 };
-		int fl = fcntl(9, F_GETFL);
-
-		fcntl(9, F_SETFL, fl | O_NONBLOCK);
-		if (read(9, &si, sizeof(si)) != sizeof(si) || si.ssi_signo != SIGUSR2)
-			FAILF("signalfd: the pending SIGUSR2 is gone (%s)", strerror(errno));
-		return;
-	}
 	if (!strcmp(k, "timerfd")) {
 		uint64_t n = 0;
 
@@ -421,7 +402,7 @@ static void check(const char *k)
 }
 
 static const char *kinds[] = {
-	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "signalfd", "timerfd",
+	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "timerfd",
 	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo-deleted", "deleted",
 	"memfd-map", "sysv-shm", "deleted-map", "procfile",
 };
@@ -508,7 +489,7 @@ int main(int argc, char **argv)
 		write_text(argv[1], "ready", NULL);
 		return 1;
 	}
-	/* Wait with the mask as it is now (signalfd blocks SIGUSR2), less SIGUSR1. */
+	/* Wait with the mask as it is now, less SIGUSR1. */
 	sigprocmask(SIG_BLOCK, NULL, &none);
 	sigdelset(&none, SIGUSR1);
 	write_text(argv[1], "ready", NULL);
