@@ -11,6 +11,7 @@ static const struct res_ops *const kinds[] = {
 	&res_epoll,
 	&res_fifo,
 	&res_signalfd,
+	&res_timerfd,
 };
 
 const struct res_ops *res_by_kind(uint32_t kind)

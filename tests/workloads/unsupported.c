@@ -8,7 +8,7 @@
  *
  * Descriptor kinds put the object at fd 9 (helpers, if any, at 10 and up,
  * so fd 9 is the first unsupported descriptor of the process):
- *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed timerfd
+ *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed
  *   inotify fanotify userfaultfd pidfd memfd io_uring fifo deleted
  * Mapping kinds hold one mapping and no descriptor for it:
  *   memfd-map sysv-shm deleted-map
@@ -40,7 +40,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -187,13 +186,6 @@ static int make(const char *k)
 		if (dup2(10, 11) != 11)
 			return -1;
 		return close(10);
-	}
-	if (!strcmp(k, "timerfd")) {
-		struct itimerspec it = { { 0, 10000000 }, { 0, 10000000 } };
-
-		if (place(timerfd_create(CLOCK_MONOTONIC, 0), 9) < 0)
-			return -1;
-		return timerfd_settime(9, 0, &it, NULL);
 	}
 	if (!strcmp(k, "inotify")) {
 		if (place(inotify_init1(0), 9) < 0 || inotify_add_watch(9, dir, IN_CREATE) < 0)
@@ -344,13 +336,6 @@ static void check(const char *k)
 			FAILF("epoll: epoll_wait gave %d events (data %llu)", n, (unsigned long long)ev.data.u64);
 		return;
 	}
-	if (!strcmp(k, "timerfd")) {
-		uint64_t n = 0;
-
-		if (read(9, &n, 8) != 8 || n == 0)
-			FAILF("timerfd: no expirations");
-		return;
-	}
 	if (!strcmp(k, "inotify")) {
 		char buf[4096] __attribute__((aligned(8)));
 		const struct inotify_event *ev = (const void *)buf;
@@ -402,7 +387,7 @@ static void check(const char *k)
 }
 
 static const char *kinds[] = {
-	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "timerfd",
+	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed",
 	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo-deleted", "deleted",
 	"memfd-map", "sysv-shm", "deleted-map", "procfile",
 };
