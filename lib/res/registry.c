@@ -12,6 +12,7 @@ static const struct res_ops *const kinds[] = {
 	&res_fifo,
 	&res_signalfd,
 	&res_timerfd,
+	&res_inotify,
 };
 
 const struct res_ops *res_by_kind(uint32_t kind)

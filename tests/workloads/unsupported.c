@@ -8,8 +8,8 @@
  *
  * Descriptor kinds put the object at fd 9 (helpers, if any, at 10 and up,
  * so fd 9 is the first unsupported descriptor of the process):
- *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed
- *   inotify fanotify userfaultfd pidfd memfd io_uring fifo deleted
+ *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed fanotify
+ *   userfaultfd pidfd memfd io_uring fifo deleted
  * Mapping kinds hold one mapping and no descriptor for it:
  *   memfd-map sysv-shm deleted-map
  * KIND "none" (the default) holds nothing unusual.
@@ -34,7 +34,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
-#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
@@ -187,13 +186,6 @@ static int make(const char *k)
 			return -1;
 		return close(10);
 	}
-	if (!strcmp(k, "inotify")) {
-		if (place(inotify_init1(0), 9) < 0 || inotify_add_watch(9, dir, IN_CREATE) < 0)
-			return -1;
-		snprintf(path1, sizeof(path1), "%s/wl-inotify-pre.%d", dir, (int)getpid());
-		fd = open(path1, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		return fd < 0 ? -1 : close(fd);
-	}
 	if (!strcmp(k, "fanotify"))
 		return place(fanotify_init(FAN_CLASS_NOTIF, O_RDONLY), 9);
 	if (!strcmp(k, "userfaultfd"))
@@ -336,19 +328,6 @@ static void check(const char *k)
 			FAILF("epoll: epoll_wait gave %d events (data %llu)", n, (unsigned long long)ev.data.u64);
 		return;
 	}
-	if (!strcmp(k, "inotify")) {
-		char buf[4096] __attribute__((aligned(8)));
-		const struct inotify_event *ev = (const void *)buf;
-		int fl = fcntl(9, F_GETFL);
-		ssize_t n;
-
-		fcntl(9, F_SETFL, fl | O_NONBLOCK);
-		n = read(9, buf, sizeof(buf));
-		if (n < (ssize_t)sizeof(*ev) || !(ev->mask & IN_CREATE) || !ev->len || !strstr(path1, ev->name))
-			FAILF("inotify: the queued IN_CREATE event is gone (%zd)", n);
-		unlink(path1);
-		return;
-	}
 	if (!strcmp(k, "fanotify") || !strcmp(k, "userfaultfd") || !strcmp(k, "io_uring")) {
 		char link[256] = "";
 
@@ -387,8 +366,8 @@ static void check(const char *k)
 }
 
 static const char *kinds[] = {
-	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed",
-	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo-deleted", "deleted",
+	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "fanotify",
+	"userfaultfd", "pidfd", "memfd", "io_uring", "fifo-deleted", "deleted",
 	"memfd-map", "sysv-shm", "deleted-map", "procfile",
 };
 
