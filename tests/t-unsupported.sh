@@ -29,7 +29,7 @@ for kind in $("$BIN/unsupported" --list); do
 		pipe-rdwr) pat="$p: a pipe opened for reading and writing is not supported yet" ;;
 		socketpair | unix-listen | tcp | udp) pat="$p: socket is not supported yet" ;;
 		epoll-closed) pat="$p: epoll watches a file added as fd 10 that is no longer open there; not supported yet" ;;
-		signalfd | timerfd | inotify | fanotify | userfaultfd | pidfd | io_uring)
+		fanotify | userfaultfd | pidfd | io_uring)
 			pat="$p: $kind is not supported yet" ;;
 		memfd) pat="$p: .*/memfd:wl-unsupported.* (is|are) not supported yet" ;;
 		deleted) pat="$p: .*$(re "$WORK/wl-deleted.$PID").*(unlinked|deleted).* not supported yet" ;;

@@ -10,6 +10,9 @@ static const struct res_ops *const kinds[] = {
 	&res_eventfd,
 	&res_epoll,
 	&res_fifo,
+	&res_signalfd,
+	&res_timerfd,
+	&res_inotify,
 };
 
 const struct res_ops *res_by_kind(uint32_t kind)

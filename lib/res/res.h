@@ -21,6 +21,9 @@ enum file_kind {
 	FILE_KIND_EVENTFD = 5,
 	FILE_KIND_EPOLL = 6,
 	FILE_KIND_FIFO = 7,   /* a named pipe, reopened by path, with its data */
+	FILE_KIND_SIGNALFD = 8,
+	FILE_KIND_TIMERFD = 9,
+	FILE_KIND_INOTIFY = 10,
 };
 
 /*
@@ -88,10 +91,16 @@ extern const struct res_ops res_pipe;
 extern const struct res_ops res_eventfd;
 extern const struct res_ops res_epoll;
 extern const struct res_ops res_fifo;
+extern const struct res_ops res_signalfd;
+extern const struct res_ops res_timerfd;
+extern const struct res_ops res_inotify;
 
 /* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);
 const Ckpt__File *pipe_contents(const struct model *m, uint32_t kind, uint64_t id);
+
+/* timerfd.c, shared with inotify.c: our own copy of the descriptor (pidfd_getfd), or -errno. */
+int res_fd_copy(const struct fd_desc *fd);
 
 /* Reads a "key:" value of /proc/PID/task/TID/fdinfo/FD; NULL if absent. */
 char *fdinfo_text(const struct fd_desc *fd);

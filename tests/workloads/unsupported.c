@@ -8,8 +8,8 @@
  *
  * Descriptor kinds put the object at fd 9 (helpers, if any, at 10 and up,
  * so fd 9 is the first unsupported descriptor of the process):
- *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed signalfd timerfd
- *   inotify fanotify userfaultfd pidfd memfd io_uring fifo deleted
+ *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed fanotify
+ *   userfaultfd pidfd memfd io_uring fifo deleted
  * Mapping kinds hold one mapping and no descriptor for it:
  *   memfd-map sysv-shm deleted-map
  * KIND "none" (the default) holds nothing unusual.
@@ -34,14 +34,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
-#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -189,29 +186,6 @@ static int make(const char *k)
 			return -1;
 		return close(10);
 	}
-	if (!strcmp(k, "signalfd")) {
-		sigset_t set;
-
-		sigemptyset(&set);
-		sigaddset(&set, SIGUSR2);
-		if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || place(signalfd(-1, &set, 0), 9) < 0)
-			return -1;
-		return raise(SIGUSR2); /* pending until read through the signalfd */
-	}
-	if (!strcmp(k, "timerfd")) {
-		struct itimerspec it = { { 0, 10000000 }, { 0, 10000000 } };
-
-		if (place(timerfd_create(CLOCK_MONOTONIC, 0), 9) < 0)
-			return -1;
-		return timerfd_settime(9, 0, &it, NULL);
-	}
-	if (!strcmp(k, "inotify")) {
-		if (place(inotify_init1(0), 9) < 0 || inotify_add_watch(9, dir, IN_CREATE) < 0)
-			return -1;
-		snprintf(path1, sizeof(path1), "%s/wl-inotify-pre.%d", dir, (int)getpid());
-		fd = open(path1, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		return fd < 0 ? -1 : close(fd);
-	}
 	if (!strcmp(k, "fanotify"))
 		return place(fanotify_init(FAN_CLASS_NOTIF, O_RDONLY), 9);
 	if (!strcmp(k, "userfaultfd"))
@@ -354,35 +328,6 @@ static void check(const char *k)
 			FAILF("epoll: epoll_wait gave %d events (data %llu)", n, (unsigned long long)ev.data.u64);
 		return;
 	}
-	if (!strcmp(k, "signalfd")) {
-		struct signalfd_siginfo si = { 0 };
-		int fl = fcntl(9, F_GETFL);
-
-		fcntl(9, F_SETFL, fl | O_NONBLOCK);
-		if (read(9, &si, sizeof(si)) != sizeof(si) || si.ssi_signo != SIGUSR2)
-			FAILF("signalfd: the pending SIGUSR2 is gone (%s)", strerror(errno));
-		return;
-	}
-	if (!strcmp(k, "timerfd")) {
-		uint64_t n = 0;
-
-		if (read(9, &n, 8) != 8 || n == 0)
-			FAILF("timerfd: no expirations");
-		return;
-	}
-	if (!strcmp(k, "inotify")) {
-		char buf[4096] __attribute__((aligned(8)));
-		const struct inotify_event *ev = (const void *)buf;
-		int fl = fcntl(9, F_GETFL);
-		ssize_t n;
-
-		fcntl(9, F_SETFL, fl | O_NONBLOCK);
-		n = read(9, buf, sizeof(buf));
-		if (n < (ssize_t)sizeof(*ev) || !(ev->mask & IN_CREATE) || !ev->len || !strstr(path1, ev->name))
-			FAILF("inotify: the queued IN_CREATE event is gone (%zd)", n);
-		unlink(path1);
-		return;
-	}
 	if (!strcmp(k, "fanotify") || !strcmp(k, "userfaultfd") || !strcmp(k, "io_uring")) {
 		char link[256] = "";
 
@@ -421,8 +366,8 @@ static void check(const char *k)
 }
 
 static const char *kinds[] = {
-	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "signalfd", "timerfd",
-	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo-deleted", "deleted",
+	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "fanotify",
+	"userfaultfd", "pidfd", "memfd", "io_uring", "fifo-deleted", "deleted",
 	"memfd-map", "sysv-shm", "deleted-map", "procfile",
 };
 
@@ -508,7 +453,7 @@ int main(int argc, char **argv)
 		write_text(argv[1], "ready", NULL);
 		return 1;
 	}
-	/* Wait with the mask as it is now (signalfd blocks SIGUSR2), less SIGUSR1. */
+	/* Wait with the mask as it is now, less SIGUSR1. */
 	sigprocmask(SIG_BLOCK, NULL, &none);
 	sigdelset(&none, SIGUSR1);
 	write_text(argv[1], "ready", NULL);
