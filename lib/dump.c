@@ -423,6 +423,9 @@ static int collect(struct dump *d)
 		if (r < 0)
 			return r;
 	}
+	r = dump_sharing(d);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < d->nr_procs; i++) {
 		if (d->procs[i].zombie)
 			continue;

@@ -80,6 +80,8 @@ void snap_take_all(struct dump *d);
 void snap_drop_all(struct dump *d, bool tree_stopped);
 /* Reads len bytes of dp's snapshot at addr into buf; -errno if it cannot. */
 int snap_read(struct dump *d, struct dproc *dp, uint64_t addr, uint8_t *buf, size_t len);
+/* dump_share.c: fd tables and fs shared between processes (Process.fd_table_id, fs_id). */
+int dump_sharing(struct dump *d);
 /* dump_fd.c */
 int dump_fds(struct dump *d, struct dproc *dp);
 /* Returns the id of a File record for a path-like object (exe, cwd, mapped file). */

@@ -106,8 +106,11 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 	r = remote_begin(&rm, rs->ctx, tid, s + RST_SYSCALL_OFFSET);
 	if (r < 0)
 		return r;
-	/* The restorer may have been stopped between its last report and closing the pipe. */
-	r = remote_syscall(&rm, &ret, SYS_close, (uint64_t)rs->report_wr, 0, 0, 0, 0, 0);
+	/*
+	 * The restorer may have been stopped between its last report and closing
+	 * the pipe; one whose fd table is shared left all of ckpt's fds open.
+	 */
+	r = remote_syscall(&rm, &ret, SYS_close_range, (uint64_t)rs->ctl_lo, ~0U, 0, 0, 0, 0);
 	if (r == 0)
 		r = remote_syscall(&rm, &ret, SYS_munmap, s, e - s, 0, 0, 0, 0);
 	if (r == 0 && ret < 0)
