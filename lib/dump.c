@@ -424,6 +424,8 @@ static int collect(struct dump *d)
 			return r;
 	}
 	r = dump_sharing(d);
+	if (r == 0)
+		r = dump_check_sharing(d);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < d->nr_procs; i++) {

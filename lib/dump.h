@@ -82,6 +82,8 @@ void snap_drop_all(struct dump *d, bool tree_stopped);
 int snap_read(struct dump *d, struct dproc *dp, uint64_t addr, uint8_t *buf, size_t len);
 /* dump_share.c: fd tables and fs shared between processes (Process.fd_table_id, fs_id). */
 int dump_sharing(struct dump *d);
+/* Fails if restore could not make the tree share them again. */
+int dump_check_sharing(struct dump *d);
 /* dump_fd.c */
 int dump_fds(struct dump *d, struct dproc *dp);
 /* Returns the id of a File record for a path-like object (exe, cwd, mapped file). */

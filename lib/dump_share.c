@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 
 #include "dump.h"
+#include "share.h"
 
 /* 1: tasks a and b share the object, 0: they do not, -errno: kcmp failed. */
 static int shares(pid_t a, pid_t b, int type)
@@ -97,4 +98,14 @@ int dump_sharing(struct dump *d)
 				 (unsigned long long)dp->p->fd_table_id, (unsigned long long)dp->p->fs_id);
 	}
 	return 0;
+}
+
+/* Refused now, while the tree still runs, rather than by the restore. */
+int dump_check_sharing(struct dump *d)
+{
+	struct share_plan sp;
+	int r = share_plan(&d->m, d->ctx, &sp);
+
+	share_plan_free(&sp);
+	return r;
 }

@@ -81,7 +81,7 @@ void become_zombie(const Ckpt__Process *p) __attribute__((noreturn));
 /* restore.c: ids of sessions and groups whose leader is not in the image. */
 bool leader_missing(const struct restore *rs, uint32_t id, bool session);
 
-/* restore_share.c: fd tables and fs shared between processes. */
+/* restore_tree.c: who makes whom, for fd tables and fs shared between processes (share.h). */
 int plan_sharing(struct restore *rs);
 bool made_by(const struct restore *rs, const struct rproc *creator, const struct rproc *c);
 

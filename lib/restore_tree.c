@@ -10,6 +10,10 @@
  *    once the member has joined it.
  * Every process then checks its ids, so a tree that cannot be rebuilt fails
  * the restore instead of running with wrong ones.
+ *
+ * A process that shares its fd table or fs with its parent is made with
+ * CLONE_FILES / CLONE_FS; one that shares them with a sibling (and not the
+ * parent) is made by that sibling with CLONE_PARENT too (lib/share.c).
  */
 #include <sched.h>
 #include <signal.h>
@@ -19,6 +23,27 @@
 
 #include "compat.h"
 #include "restore.h"
+#include "share.h"
+
+/* Who makes each process and how, so that those that shared an fd table or fs share it again. */
+int plan_sharing(struct restore *rs)
+{
+	struct share_plan sp;
+	int r = share_plan(&rs->m, rs->ctx, &sp);
+
+	for (size_t i = 0; r == 0 && i < rs->nr_procs; i++) {
+		rs->procs[i].creator = sp.creator[i];
+		rs->procs[i].clone_flags = sp.flags[i];
+		rs->procs[i].files_shared = sp.files_shared[i];
+	}
+	share_plan_free(&sp);
+	return r;
+}
+
+bool made_by(const struct restore *rs, const struct rproc *creator, const struct rproc *c)
+{
+	return c->creator == (size_t)(creator - rs->procs);
+}
 
 pid_t clone_with_pid(pid_t pid, uint32_t exit_signal, uint64_t flags)
 {
