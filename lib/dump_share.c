@@ -44,7 +44,7 @@ static int check_threads(struct dump *d, const struct dproc *dp, int type)
 				    dp->tids[t], strerror(-r), what(type));
 		if (r == 0)
 			return fail(d->ctx, -EOPNOTSUPP,
-				    "pid %d tid %d: the thread has a %s of its own (made without CLONE_%s); not supported",
+				    "pid %d tid %d: the thread has its own %s (made without CLONE_%s); not supported",
 				    dp->pid, dp->tids[t], what(type), type == KCMP_FILES ? "FILES" : "FS");
 	}
 	return 0;
