@@ -165,11 +165,12 @@ restore() {
 # tree_state FILE: what a restore must reproduce exactly and a running,
 # waiting workload does not change: for every process of the tree its ids,
 # parent, state class, comm, threads, and fd table (targets; pipe/socket
-# inode numbers left out).
+# inode numbers left out). In pid order: the order of a parent's children
+# (the order they were made in) is not part of what a restore reproduces.
 tree_state() {
 	local p t f st
 	{
-		for p in $(tree_pids "$PID"); do
+		for p in $(tree_pids "$PID" | sort -n); do
 			st=$(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | cut -d' ' -f1-5)
 			# Running and sleeping are the same class here.
 			set -- $st
