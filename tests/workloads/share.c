@@ -17,6 +17,7 @@
  * file A opens is in P's table and closing it in P closes it for A2; C2's
  * files are C1's and not P's; B's chdir moves P, P's umask is B's; A's and
  * E's cwd did not move. Cwds and umasks are those of before the dump.
+ * The ready file names the children: "ready A PID A2 PID B PID C1 PID C2 PID E PID".
  */
 #include "wl.h"
 #include <fcntl.h>
@@ -310,7 +311,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "before the checkpoint: %s\n", wl_why);
 		return 3;
 	}
-	wl_ready();
+	{
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "ready A %d A2 %d B %d C1 %d C2 %d E %d", kids[A].pid, kids[A2].pid,
+			 kids[B].pid, kids[C1].pid, kids[C2].pid, kids[E].pid);
+		wl_ready_msg(msg);
+	}
 	wl_wait();
 
 	check_kcmp();
