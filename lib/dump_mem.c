@@ -265,6 +265,9 @@ static int write_chunk(struct dump *d, uint32_t pid, uint64_t shmem, uint64_t ad
 	return img_write_pages(&d->w, &p, &iov, 1);
 }
 
+/* Below this, a pread of /proc/PID/mem costs less than a system call run in the snapshot. */
+#define SNAP_SPLICE_MIN (64u << 10)
+
 /* Reads len bytes at off of the source into buf. */
 static int src_read(struct dump *d, uint32_t pid, struct mem_src *src, uint64_t off, uint8_t *buf, size_t len)
 {
@@ -274,9 +277,10 @@ static int src_read(struct dump *d, uint32_t pid, struct mem_src *src, uint64_t 
 	/*
 	 * A snapshot shares its pages copy-on-write with the process:
 	 * process_vm_readv would pin them, which makes the kernel copy each
-	 * one first; vmsplice takes them without a copy.
+	 * one first; vmsplice takes them without a copy. /proc/PID/mem does
+	 * not pin either, but copies twice.
 	 */
-	if (src->snap && snap_read(d, src->snap, off, buf, len) == 0)
+	if (src->snap && len >= SNAP_SPLICE_MIN && snap_read(d, src->snap, off, buf, len) == 0)
 		return 0;
 	/*
 	 * process_vm_readv copies once; /proc/PID/mem copies twice but also
