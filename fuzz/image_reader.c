@@ -6,8 +6,8 @@
  *
  * Each input is written to a memfd and read twice:
  *   1. as restore reads it: img_reader_open, model_read, model_validate,
- *      then every Pages record with its data (img_skip_page_data) up to the
- *      trailer;
+ *      the FileData records (model_read_file_data), then every Pages
+ *      record with its data (img_skip_page_data) up to the trailer;
  *   2. with ckpt_info() into /dev/null, as text and, if that succeeds, as
  *      JSON.
  * Any error return is fine. Crashes, sanitizer reports, leaks, timeouts and
@@ -192,6 +192,31 @@ static uint64_t zero_pages_hash(uint32_t n)
 	return cache[n];
 }
 
+/* Zero padding to the next page, then n pages of zero data, left as a hole. */
+static void rep_data(struct repair *rp, uint32_t nr_pages)
+{
+	struct image *img = rp->img;
+	size_t pad = PAGE_ALIGN(img->size) - img->size;
+	uint8_t zeros[PAGE_SIZE] = { 0 };
+	struct hole *h;
+
+	rep_put(rp, zeros, pad);
+	h = array_push(&img->holes, &img->nr_holes, &img->cap_holes, sizeof(*h));
+	h->at = img->out.n;
+	h->len = (size_t)nr_pages * PAGE_SIZE;
+	img->size += h->len;
+}
+
+/* Whether a record of nr_pages fits the budget of page data; takes it if so. */
+static bool rep_budget(struct repair *rp, uint32_t nr_pages)
+{
+	if (nr_pages > rp->pages_left || rp->page_records_left == 0)
+		return false;
+	rp->pages_left -= nr_pages;
+	rp->page_records_left--;
+	return true;
+}
+
 /*
  * A Pages record, then its padding and page data, with data_hash set. A
  * record beyond the budget of page data is left out: the image stays valid.
@@ -199,10 +224,8 @@ static uint64_t zero_pages_hash(uint32_t n)
 static bool rep_pages(struct repair *rp, const struct img_frame *f, const uint8_t *payload, size_t len)
 {
 	Ckpt__Pages *pg = ckpt__pages__unpack(NULL, len, payload);
-	struct image *img = rp->img;
-	size_t plen, pad;
+	size_t plen;
 	uint8_t *packed;
-	struct hole *h;
 
 	if (!pg)
 		return false;
@@ -210,12 +233,10 @@ static bool rep_pages(struct repair *rp, const struct img_frame *f, const uint8_
 		ckpt__pages__free_unpacked(pg, NULL);
 		return false;
 	}
-	if (pg->nr_pages > rp->pages_left || rp->page_records_left == 0) {
+	if (!rep_budget(rp, pg->nr_pages)) {
 		ckpt__pages__free_unpacked(pg, NULL);
 		return true;
 	}
-	rp->pages_left -= pg->nr_pages;
-	rp->page_records_left--;
 	pg->data_hash = zero_pages_hash(pg->nr_pages);
 	plen = ckpt__pages__get_packed_size(pg);
 	packed = malloc(plen ? plen : 1);
@@ -223,17 +244,37 @@ static bool rep_pages(struct repair *rp, const struct img_frame *f, const uint8_
 	ckpt__pages__pack(pg, packed);
 	rep_record(rp, f, packed, plen);
 	free(packed);
-	pad = PAGE_ALIGN(img->size) - img->size;
-	{
-		uint8_t zeros[PAGE_SIZE] = { 0 };
-
-		rep_put(rp, zeros, pad);
-	}
-	h = array_push(&img->holes, &img->nr_holes, &img->cap_holes, sizeof(*h));
-	h->at = img->out.n;
-	h->len = (size_t)pg->nr_pages * PAGE_SIZE;
-	img->size += h->len;
+	rep_data(rp, pg->nr_pages);
 	ckpt__pages__free_unpacked(pg, NULL);
+	return true;
+}
+
+/* The same for a FileData record (content of a memfd or unlinked file). */
+static bool rep_file_data(struct repair *rp, const struct img_frame *f, const uint8_t *payload, size_t len)
+{
+	Ckpt__FileData *fd = ckpt__file_data__unpack(NULL, len, payload);
+	size_t plen;
+	uint8_t *packed;
+
+	if (!fd)
+		return false;
+	if (fd->nr_pages == 0 || fd->nr_pages > IMG_MAX_CHUNK_PAGES) {
+		ckpt__file_data__free_unpacked(fd, NULL);
+		return false;
+	}
+	if (!rep_budget(rp, fd->nr_pages)) {
+		ckpt__file_data__free_unpacked(fd, NULL);
+		return true;
+	}
+	fd->data_hash = zero_pages_hash(fd->nr_pages);
+	plen = ckpt__file_data__get_packed_size(fd);
+	packed = malloc(plen ? plen : 1);
+	CHECK(packed, "out of memory");
+	ckpt__file_data__pack(fd, packed);
+	rep_record(rp, f, packed, plen);
+	free(packed);
+	rep_data(rp, fd->nr_pages);
+	ckpt__file_data__free_unpacked(fd, NULL);
 	return true;
 }
 
@@ -319,7 +360,8 @@ static void repair(const uint8_t *data, size_t size, struct image *img)
 			rep_trailer(&rp, &f, payload, f.len);
 			break;
 		}
-		if (f.type != REC_PAGES || !rep_pages(&rp, &f, payload, f.len))
+		if (f.type == REC_FILEDATA ? !rep_file_data(&rp, &f, payload, f.len)
+					   : f.type != REC_PAGES || !rep_pages(&rp, &f, payload, f.len))
 			rep_record(&rp, &f, payload, f.len);
 	}
 	img_put(img, data + p, size - p);
@@ -468,6 +510,8 @@ static int read_plain(struct ckpt_ctx *ctx, int fd, uint64_t *size, struct range
 		e = model_validate(&m, ctx);
 	if (e == 0)
 		check_model(&m);
+	if (e == 0)
+		e = model_read_file_data(&m, &r, ctx, &type, &msg, NULL, NULL);
 	while (e == 0 && type == REC_PAGES) {
 		const Ckpt__Pages *pg = (const Ckpt__Pages *)msg;
 		struct range *rg = array_push(&pages->v, &pages->n, &pages->cap, sizeof(*rg));

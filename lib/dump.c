@@ -359,6 +359,9 @@ static int write_image(struct dump *d)
 	WRITE_ALL(d, fds, REC_FD);
 	WRITE_ALL(d, shmems, REC_SHMEM);
 	WRITE_ALL(d, vmas, REC_VMA);
+	r = dump_file_data(d);
+	if (r < 0)
+		return r;
 	r = dump_pages(d);
 	if (r < 0)
 		return r;
@@ -404,7 +407,7 @@ static int collect(struct dump *d)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return dump_check_objects(d);
 }
 
 int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
@@ -462,6 +465,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	free(d.buf);
 	free(d.procs);
 	free(d.dfiles);
+	free(d.srcs);
 	model_free(&d.m);
 	return r;
 }
