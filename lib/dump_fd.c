@@ -88,6 +88,10 @@ static int dump_one_fd(struct dump *d, struct dproc *dp, int fdnum)
 		return fail(d->ctx, -EOPNOTSUPP, "pid %d fd %d: %s is not supported yet", dp->pid, fdnum,
 			    fd_kind_name(&fd, kind, sizeof(kind)));
 	f = find_shared(d, &fd);
+	/* It is reopened inside its process (res/procfile.c): one process only. */
+	if (f && f->proc_reopen && f->owner_pid != (uint32_t)dp->pid)
+		return fail(d->ctx, -EOPNOTSUPP, "pid %d fd %d: %s is shared with pid %u; not supported yet", dp->pid,
+			    fdnum, f->path, f->owner_pid);
 	if (!f) {
 		f = new_file(d, &fd.st, ops->kind);
 		f->flags = fd.flags;

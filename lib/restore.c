@@ -278,7 +278,7 @@ static bool file_needs_map_fd(const struct restore *rs, uint64_t id)
 static int open_map_fd(struct restore *rs, const Ckpt__File *f)
 {
 	int flags = file_mapped_shared_writable(rs, f->id) ? O_RDWR : O_RDONLY;
-	char user[64];
+	char user[64], how[96];
 	struct stat st;
 	int fd;
 
@@ -292,11 +292,14 @@ static int open_map_fd(struct restore *rs, const Ckpt__File *f)
 	 * Size and modification time must match: a file changed in place keeps
 	 * its inode, a copy on another machine (with its times kept) does not.
 	 */
-	if (fstat(fd, &st) < 0 || (file_changed(f, &st) && !rs->opts->allow_file_changes)) {
+	if (fstat(fd, &st) < 0) {
 		close(fd);
-		return fail(rs->ctx, -ESTALE,
-			    "%s: mapped file %s changed since the dump (size or modification time differ); --allow-file-changes accepts that",
-			    file_user(&rs->m, f->id, user, sizeof(user)), f->path);
+		return fail(rs->ctx, -errno, "mapped file %s: %s", f->path, strerror(errno));
+	}
+	if (file_changed(f, &st) && !rs->opts->allow_file_changes) {
+		close(fd);
+		return fail(rs->ctx, -ESTALE, "%s: mapped file %s changed since the dump (%s); --allow-file-changes accepts that",
+			    file_user(&rs->m, f->id, user, sizeof(user)), f->path, file_change(f, &st, how, sizeof(how)));
 	}
 	return high_fd(rs, fd);
 }

@@ -35,6 +35,7 @@ for kind in $("$BIN/unsupported" --list); do
 		deleted-linked) pat="$p: file $(re "$WORK/wl-linked.$PID") \\(deleted\\) was unlinked but has other names; not supported yet" ;;
 		procfile) pat="$p: /proc/1/status belongs to pid 1, which is not in the tree; not supported" ;;
 		proc-mem) pat="$p: /proc/$PID/mem cannot be reopened safely; not supported" ;;
+		proc-shared) pat="pid [0-9]+ fd 9: /proc/$PID/status is shared with pid $PID; not supported yet" ;;
 		proc-write) pat="$p: /proc/$PID/comm: only regular files opened read-only under /proc and /sys are supported" ;;
 		fifo-deleted) pat="$p: fifo $(re "$WORK/wl-fifo.$PID") \\(deleted\\) was unlinked; not supported yet" ;;
 		memfd-sealed-map | sysv-shm)

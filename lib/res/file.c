@@ -54,15 +54,13 @@ static bool pseudo_fs(const Ckpt__File *f)
  */
 static int check_unchanged(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, const struct stat *st)
 {
-	char user[64];
+	char user[64], how[96];
 
 	if (!S_ISREG(st->st_mode) || (f->flags & O_ACCMODE) != O_RDONLY || (f->flags & O_PATH) || pseudo_fs(f) ||
 	    !file_changed(f, st) || rr->opts->allow_file_changes)
 		return 0;
-	return fail(ctx, -ESTALE,
-		    "%s: file %s changed since the dump (size %lld, was %llu; or its modification time differs); --allow-file-changes accepts that",
-		    file_user(rr->m, f->id, user, sizeof(user)), f->path, (long long)st->st_size,
-		    (unsigned long long)f->size);
+	return fail(ctx, -ESTALE, "%s: file %s changed since the dump (%s); --allow-file-changes accepts that",
+		    file_user(rr->m, f->id, user, sizeof(user)), f->path, file_change(f, st, how, sizeof(how)));
 }
 
 static int path_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *out)

@@ -98,6 +98,15 @@ bool file_changed(const Ckpt__File *f, const struct stat *st)
 	return (uint64_t)st->st_size != f->size || (f->has_mtime_ns && mtime != f->mtime_ns);
 }
 
+const char *file_change(const Ckpt__File *f, const struct stat *st, char *buf, size_t len)
+{
+	if ((uint64_t)st->st_size != f->size)
+		snprintf(buf, len, "size %lld, was %llu", (long long)st->st_size, (unsigned long long)f->size);
+	else
+		snprintf(buf, len, "same size, another modification time");
+	return buf;
+}
+
 const char *file_user(const struct model *m, uint64_t id, char *buf, size_t len)
 {
 	for (size_t i = 0; i < m->fds.n; i++)

@@ -145,6 +145,8 @@ int procfile_attach(const Ckpt__File *f, uint32_t pid, int fd, char *msg, size_t
 
 /* Whether a file reopened by path differs in size or modification time from the dump's. */
 bool file_changed(const Ckpt__File *f, const struct stat *st);
+/* How it changed, for messages. */
+const char *file_change(const Ckpt__File *f, const struct stat *st, char *buf, size_t len);
 /* Who uses file id, for messages: "pid 12 fd 3", "pid 12 vma 0x7f...", "pid 12 exe". */
 const char *file_user(const struct model *m, uint64_t id, char *buf, size_t len);
 

@@ -10,7 +10,8 @@
  * so fd 9 is the first unsupported descriptor of the process):
  *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed signalfd timerfd
  *   inotify fanotify userfaultfd pidfd io_uring fifo-deleted procfile
- *   memfd-hugetlb deleted-linked proc-mem proc-write
+ *   memfd-hugetlb deleted-linked proc-mem proc-write proc-shared (fd 9
+ *   is also in a second child, which the root makes for it)
  * Mapping kinds hold one mapping and no descriptor for it:
  *   sysv-shm memfd-sealed-map
  * KIND "none" (the default) holds nothing unusual.
@@ -37,6 +38,7 @@
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -126,6 +128,7 @@ static int place(int fd, int want)
 }
 
 static char path1[1200], path2[1200];
+static pid_t holder = -1;
 static void *map;
 static int shmid = -1;
 static struct sockaddr_in inet_addr_;
@@ -225,6 +228,22 @@ static int make(const char *k)
 		return place(open("/proc/1/status", O_RDONLY | O_CLOEXEC), 9);
 	if (!strcmp(k, "proc-mem")) /* not a file that only describes the process */
 		return place(open("/proc/self/mem", O_RDONLY | O_CLOEXEC), 9);
+	if (!strcmp(k, "proc-shared")) { /* one description in two processes */
+		if (place(open("/proc/self/status", O_RDONLY), 9) < 0)
+			return -1;
+		pid_t parent = getpid();
+
+		holder = fork();
+		if (holder == 0) {
+			/* Gone with its parent (a --probe ends at once), also if that was before the prctl. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(0);
+			for (;;)
+				pause();
+		}
+		return holder < 0 ? -1 : 0;
+	}
 	if (!strcmp(k, "proc-write"))
 		return place(open("/proc/self/comm", O_WRONLY | O_CLOEXEC), 9);
 	if (!strcmp(k, "io_uring")) {
@@ -395,8 +414,12 @@ static void check(const char *k)
 		unlink(path2);
 		return;
 	}
+	if (!strcmp(k, "proc-shared")) {
+		kill(holder, SIGKILL);
+		waitpid(holder, NULL, 0);
+	}
 	if (!strcmp(k, "memfd-hugetlb") || !strcmp(k, "procfile") || !strcmp(k, "proc-mem") ||
-	    !strcmp(k, "proc-write")) {
+	    !strcmp(k, "proc-write") || !strcmp(k, "proc-shared")) {
 		if (fcntl(9, F_GETFD) < 0)
 			FAILF("%s: fd 9 is gone", k);
 		return;
@@ -419,7 +442,7 @@ static void check(const char *k)
 static const char *kinds[] = {
 	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "signalfd", "timerfd",
 	"inotify", "fanotify", "userfaultfd", "pidfd", "io_uring", "fifo-deleted", "sysv-shm", "procfile",
-	"memfd-hugetlb", "memfd-sealed-map", "deleted-linked", "proc-mem", "proc-write",
+	"memfd-hugetlb", "memfd-sealed-map", "deleted-linked", "proc-mem", "proc-write", "proc-shared",
 };
 
 static int known(const char *k)
