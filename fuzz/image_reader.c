@@ -16,7 +16,9 @@
  *     size other than the image's, or its JSON fails where its text did not;
  *   - model_validate() accepted a model that breaks what
  *     docs/image-format.md says of it (check_model);
- *   - ckpt info accepted an image that saves a page twice (check_pages).
+ *   - ckpt info accepted an image that saves a page twice (check_pages);
+ *   - a memfd or unlinked file without a valid object record (check_model,
+ *     file-objects).
  *
  * Two kinds of input:
  *
@@ -60,6 +62,7 @@
 #include "image.h"
 #include "mem.h"
 #include "model.h"
+#include "res/res.h"
 
 #define FUZZ_FLAG_COMPACT 0x80000000u
 /* Page data added to one input: at most 2 MiB, in at most 16 records (each
@@ -449,6 +452,19 @@ static void check_model(const struct model *m)
 
 		CHECK(p && p->state != 1 && model_file(m, m->fds.v[i]->file_id), "accepted pid %u fd %u",
 		      m->fds.v[i]->pid, m->fds.v[i]->fd);
+	}
+	/* memfds and unlinked files: each names an object record of its kind that names itself. */
+	for (size_t i = 0; oracle("file-objects") && i < m->files.n; i++) {
+		const Ckpt__File *f = m->files.v[i], *o;
+
+		if (f->kind != FILE_KIND_MEMFD && f->kind != FILE_KIND_UNLINKED)
+			continue;
+		o = f->has_object_id ? model_file(m, f->object_id) : NULL;
+		CHECK(o && o->kind == f->kind && o->has_object_id && o->object_id == o->id &&
+			      o->size <= FILE_OBJECT_MAX_SIZE && o->path && o->path[0] == '/',
+		      "accepted file %llu of kind %u without a valid object record", (unsigned long long)f->id, f->kind);
+		CHECK(o->kind != FILE_KIND_MEMFD || (o->memfd && strlen(o->memfd->name) <= MEMFD_NAME_MAX),
+		      "accepted memfd %llu without its name", (unsigned long long)o->id);
 	}
 }
 
