@@ -304,6 +304,25 @@ static int open_map_fd(struct restore *rs, const Ckpt__File *f)
 	return high_fd(rs, fd);
 }
 
+/* What mappings and an exe of f map: the kind's own fd (a memfd's), or the file reopened by path. */
+static int map_fd(struct restore *rs, const struct res_ops *ops, const Ckpt__File *f, int *out)
+{
+	int fd, r;
+
+	if (ops->map_fd) {
+		r = ops->map_fd(rs->ctx, &rs->rr, f, &fd);
+		if (r < 0)
+			return r;
+		fd = high_fd(rs, fd);
+	} else {
+		fd = open_map_fd(rs, f);
+	}
+	if (fd < 0)
+		return fd;
+	*out = fd;
+	return 0;
+}
+
 static int open_files(struct restore *rs)
 {
 	struct res_restore *rr = &rs->rr;
@@ -333,11 +352,8 @@ static int open_files(struct restore *rs)
 		rs->file_fds[i] = high_fd(rs, fd);
 		if (rs->file_fds[i] < 0)
 			r = rs->file_fds[i];
-		else if (file_needs_map_fd(rs, f->id) && ops->map_fd && (r = ops->map_fd(rs->ctx, rr, f, &fd)) == 0)
-			r = rs->map_fds[i] = high_fd(rs, fd);
-		else if (file_needs_map_fd(rs, f->id) && !ops->map_fd)
-			r = rs->map_fds[i] = open_map_fd(rs, f);
-		r = r < 0 ? r : 0;
+		else if (file_needs_map_fd(rs, f->id))
+			r = map_fd(rs, ops, f, &rs->map_fds[i]);
 	}
 	return r;
 }

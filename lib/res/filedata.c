@@ -129,17 +129,21 @@ static bool object_mapped_shared(const struct model *m, uint64_t object_id)
 
 /*
  * Mappings map the object itself, so writes through a descriptor show in
- * them. Read-only unless shared mappings need more: a writable fd would
- * keep an exe (PR_SET_MM_MAP) from being set.
+ * them. Writable for shared mappings (which may be made writable later),
+ * unless seals forbid writes: then a read-only fd keeps the mapping from
+ * counting as writable, which sealed memfds refuse on older kernels. Else
+ * read-only: a writable fd would keep an exe (PR_SET_MM_MAP) from being set.
  */
 int object_map_fd(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, object_make_fn make, int *out)
 {
+	const Ckpt__File *o = model_file(rr->m, f->object_id);
 	struct res_obj *obj;
 	int r = object_get(ctx, rr, f, make, &obj);
+	bool sealed = o && o->memfd && (o->memfd->seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE));
 
 	if (r < 0)
 		return r;
-	*out = reopen(obj, object_mapped_shared(rr->m, f->object_id) ? O_RDWR : O_RDONLY);
+	*out = reopen(obj, object_mapped_shared(rr->m, f->object_id) && !sealed ? O_RDWR : O_RDONLY);
 	if (*out < 0)
 		return fail(ctx, -errno, "%s: reopening to map it: %s", f->path ? f->path : "file", strerror(errno));
 	return 0;
