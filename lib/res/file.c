@@ -66,6 +66,7 @@ static int check_unchanged(struct ckpt_ctx *ctx, struct res_restore *rr, const C
 static int path_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *out)
 {
 	int flags = (int)f->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
+	char user[64];
 	struct stat st;
 	int fd, r;
 
@@ -82,10 +83,12 @@ static int path_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__F
 		flags = O_PATH | (S_ISLNK(f->mode) ? O_NOFOLLOW : 0);
 	fd = open(f->path, flags | O_CLOEXEC);
 	if (fd < 0)
-		return fail(ctx, -errno, "file %s: cannot open: %s", f->path, strerror(errno));
+		return fail(ctx, -errno, "%s: file %s: cannot open: %s", file_user(rr->m, f->id, user, sizeof(user)),
+			    f->path, strerror(errno));
 	if (fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != (f->mode & S_IFMT)) {
 		close(fd);
-		return fail(ctx, -ESTALE, "file %s: is no longer the same kind of file", f->path);
+		return fail(ctx, -ESTALE, "%s: file %s: is no longer the same kind of file",
+			    file_user(rr->m, f->id, user, sizeof(user)), f->path);
 	}
 	if ((r = check_unchanged(ctx, rr, f, &st)) < 0) {
 		close(fd);
