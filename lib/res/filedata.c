@@ -153,13 +153,15 @@ int object_put_data(void *arg, const Ckpt__File *f, const Ckpt__FileData *d, con
 {
 	struct res_restore *rr = arg;
 	struct res_obj *obj = res_obj_find(rr, f->kind, f->id);
+	ssize_t n;
 
 	if (!obj)
 		return fail(rr->ctx, -EBADMSG, "image damaged: content of file %llu, which nothing opens",
 			    (unsigned long long)f->id);
-	if (len && pwrite(obj->fds[0], data, len, (off_t)d->offset) != (ssize_t)len)
-		return fail(rr->ctx, -errno, "%s: writing %zu bytes of content at %llu: %s", f->path, len,
-			    (unsigned long long)d->offset, errno ? strerror(errno) : "short write");
+	n = len ? pwrite(obj->fds[0], data, len, (off_t)d->offset) : 0;
+	if (n != (ssize_t)len)
+		return fail(rr->ctx, n < 0 ? -errno : -EIO, "%s: writing %zu bytes of content at %llu: %s", f->path, len,
+			    (unsigned long long)d->offset, n < 0 ? strerror(errno) : "short write");
 	return 0;
 }
 
