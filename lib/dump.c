@@ -367,7 +367,10 @@ static int write_frozen_part(struct dump *d)
 	WRITE_ALL(d, fds, REC_FD);
 	WRITE_ALL(d, shmems, REC_SHMEM);
 	WRITE_ALL(d, vmas, REC_VMA);
-	r = dump_shared_pages(d);
+	/* memfd and unlinked files: shared with whoever has them, so copied now. */
+	r = dump_file_data(d);
+	if (r == 0)
+		r = dump_shared_pages(d);
 	for (size_t i = 0; r == 0 && i < d->nr_procs; i++)
 		if (!d->procs[i].snap)
 			r = dump_private_pages(d, &d->procs[i]);
@@ -433,7 +436,7 @@ static int collect(struct dump *d)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return dump_check_objects(d);
 }
 
 int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
@@ -505,6 +508,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	free_procs(&d);
 	free(d.dfiles);
+	free(d.srcs);
 	model_free(&d.m);
 	return r;
 }

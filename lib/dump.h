@@ -44,6 +44,12 @@ struct dfile {
 	int fd;
 };
 
+/* Where to read the content of a memfd or unlinked file (its object record). */
+struct dsrc {
+	uint64_t file_id;
+	char path[64];            /* /proc/PID/fd/N, /proc/PID/map_files/A-B, /proc/PID/exe */
+};
+
 struct dump {
 	struct ckpt_ctx *ctx;
 	const struct ckpt_dump_opts *opts;
@@ -52,6 +58,8 @@ struct dump {
 	size_t nr_procs, cap_procs;
 	struct dfile *dfiles;
 	size_t nr_dfiles, cap_dfiles;
+	struct dsrc *srcs;
+	size_t nr_srcs, cap_srcs;
 	uint64_t next_id;
 	struct img_writer w;
 	sigset_t deferred;        /* signals that end ckpt, held while the tree is ours */
@@ -87,6 +95,10 @@ int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link
 /* The same for a file known by path, already stat()ed. */
 struct stat;
 int dump_named_file(struct dump *d, pid_t pid, const char *path, const struct stat *st, uint64_t *id);
+/* dump_filedata.c: content of memfds and unlinked files. */
+void dump_note_content(struct dump *d, const Ckpt__File *f, const char *src);
+int dump_check_objects(struct dump *d);
+int dump_file_data(struct dump *d);
 
 int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields);
 

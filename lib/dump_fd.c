@@ -88,6 +88,10 @@ static int dump_one_fd(struct dump *d, struct dproc *dp, int fdnum)
 		return fail(d->ctx, -EOPNOTSUPP, "pid %d fd %d: %s is not supported yet", dp->pid, fdnum,
 			    fd_kind_name(&fd, kind, sizeof(kind)));
 	f = find_shared(d, &fd);
+	/* It is reopened inside its process (res/procfile.c): one process only. */
+	if (f && f->proc_reopen && f->owner_pid != (uint32_t)dp->pid)
+		return fail(d->ctx, -EOPNOTSUPP, "pid %d fd %d: %s is shared with pid %u; not supported yet", dp->pid,
+			    fdnum, f->path, f->owner_pid);
 	if (!f) {
 		f = new_file(d, &fd.st, ops->kind);
 		f->flags = fd.flags;
@@ -95,6 +99,7 @@ static int dump_one_fd(struct dump *d, struct dproc *dp, int fdnum)
 		r = ops->dump(d->ctx, d->opts, &fd, f, &d->m);
 		if (r < 0)
 			return r;
+		dump_note_content(d, f, path);
 		df = array_push(&d->dfiles, &d->nr_dfiles, &d->cap_dfiles, sizeof(*df));
 		df->f = f;
 		df->pid = dp->live; /* kcmp needs a task that has the fd table */
@@ -132,6 +137,36 @@ int dump_fds(struct dump *d, struct dproc *dp)
 	return 0;
 }
 
+/*
+ * A memfd or unlinked file that a mapping or exe refers to: any File of
+ * that object will do (mappings map the object), else a new O_PATH one.
+ */
+static int dump_object_file(struct dump *d, pid_t pid, const char *src, const char *proc_link, const char *target,
+			    const struct stat *st, uint64_t *id)
+{
+	uint32_t kind = memfd_link(target, st) ? FILE_KIND_MEMFD : FILE_KIND_UNLINKED;
+	Ckpt__File *f = object_find(&d->m, kind, st->st_dev, st->st_ino);
+	char what[64];
+	int r;
+
+	if (f) {
+		*id = f->id;
+		return 0;
+	}
+	f = new_file(d, st, kind);
+	f->flags = O_PATH;
+	snprintf(what, sizeof(what), "pid %d %s", pid, proc_link);
+	if (kind == FILE_KIND_MEMFD)
+		r = memfd_dump_object(d->ctx, &d->m, f, src, what, target, st);
+	else
+		r = unlinked_dump_object(d->ctx, &d->m, f, what, target, st);
+	if (r < 0)
+		return r;
+	dump_note_content(d, f, src);
+	*id = f->id;
+	return 0;
+}
+
 int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link, uint64_t *id)
 {
 	pid_t pid = dp->pid;
@@ -148,6 +183,8 @@ int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link
 	if (n < 0 || stat(path, &st) < 0)
 		return fail(d->ctx, -errno, "pid %d: %s: %s", pid, path, strerror(errno));
 	target[n] = 0;
+	if (memfd_link(target, &st) || unlinked_link(target, &st))
+		return dump_object_file(d, pid, path, proc_link, target, &st, id);
 	if (strstr(target, " (deleted)"))
 		return fail(d->ctx, -EOPNOTSUPP, "pid %d: %s is %s; deleted files are not supported yet", pid,
 			    proc_link, target);

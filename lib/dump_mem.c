@@ -144,13 +144,7 @@ static int classify(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *
 	if (!strncmp(name, "/SYSV", 5))
 		return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: SysV shared memory is not supported yet",
 			    dp->pid, (unsigned long long)v->start);
-	if (!strncmp(name, "/memfd:", 7))
-		return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: memfd mapping %s is not supported yet",
-			    dp->pid, (unsigned long long)v->start, name);
-	if (strstr(name, " (deleted)"))
-		return fail(d->ctx, -EOPNOTSUPP,
-			    "pid %d vma 0x%llx: mapping of deleted file %s is not supported yet", dp->pid,
-			    (unsigned long long)v->start, name);
+	/* memfds and unlinked files too: dump_path_file() saves them with their content. */
 	v->kind = CKPT__VMA_KIND__VMA_FILE;
 	v->has_file_id = true;
 	snprintf(link, sizeof(link), "map_files/%llx-%llx", (unsigned long long)v->start, (unsigned long long)v->end);

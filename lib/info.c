@@ -27,6 +27,7 @@ struct info {
 	uint64_t *vma_bytes;    /* by index in m.vmas (sorted by pid, start) */
 	uint64_t *shmem_bytes;  /* by index in m.shmems */
 	uint64_t page_bytes;
+	uint64_t file_data_bytes; /* content of memfds and unlinked files */
 	size_t *order;          /* m.procs indices, parents before children */
 	unsigned *depth;        /* depth in the tree, by position in order */
 	size_t nr_order;
@@ -153,6 +154,17 @@ static int read_pages(struct info *in, uint32_t type, ProtobufCMessage *msg)
 	return 0;
 }
 
+static int count_file_data(void *arg, const Ckpt__File *f, const Ckpt__FileData *d, const void *data, size_t len)
+{
+	struct info *in = arg;
+
+	(void)f;
+	(void)d;
+	(void)data;
+	in->file_data_bytes += len;
+	return 0;
+}
+
 static int read_image(struct info *in, int fd)
 {
 	ProtobufCMessage *msg = NULL;
@@ -164,6 +176,8 @@ static int read_image(struct info *in, int fd)
 		r = model_read(&in->m, &in->r, in->ctx, &type, &msg);
 	if (r == 0)
 		r = model_validate(&in->m, in->ctx);
+	if (r == 0)
+		r = model_read_file_data(&in->m, &in->r, in->ctx, &type, &msg, count_file_data, in);
 	if (r < 0) {
 		img_free_msg(msg);
 		return r;
@@ -491,6 +505,9 @@ static void t_totals(struct info *in)
 			size_str(in->m.shmems.v[i]->size, a, sizeof(a)), size_str(in->shmem_bytes[i], b, sizeof(b)));
 	fprintf(in->out, "\npage data:  %llu bytes (%s)\n", (unsigned long long)in->page_bytes,
 		size_str(in->page_bytes, a, sizeof(a)));
+	if (in->file_data_bytes)
+		fprintf(in->out, "file data:  %llu bytes (%s)\n", (unsigned long long)in->file_data_bytes,
+			size_str(in->file_data_bytes, a, sizeof(a)));
 	fprintf(in->out, "image size: %llu bytes (%s)\n", (unsigned long long)in->r.off,
 		size_str(in->r.off, b, sizeof(b)));
 }
@@ -789,6 +806,7 @@ static void print_json(struct info *in)
 	}
 	j_close(&j, ']');
 	j_u64(&j, "page_bytes", in->page_bytes);
+	j_u64(&j, "file_data_bytes", in->file_data_bytes);
 	j_u64(&j, "image_bytes", in->r.off);
 	j_close(&j, '}');
 	fputc('\n', in->out);

@@ -14,6 +14,7 @@
 
 #include "image.h"
 #include "model.h"
+#include "res/res.h"
 #include "restorer.h"
 #include "vdso.h"
 
@@ -46,6 +47,7 @@ struct restore {
 	int *file_fds;             /* per m.files: the open file description */
 	int *map_fds;              /* per m.files: an fd to mmap, or -1 */
 	int *shmem_fds;            /* per m.shmems */
+	struct res_restore rr;     /* the kinds' objects, while files are made */
 	int report_rd, report_wr, go_fd[2];
 	int ctl_lo;                /* every fd of ours is at or above this */
 	uint64_t own_caps;         /* to know whose credentials must change */

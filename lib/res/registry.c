@@ -3,6 +3,8 @@
 #include "res.h"
 
 static const struct res_ops *const kinds[] = {
+	&res_memfd,    /* before res_path: their links are paths too */
+	&res_unlinked,
 	&res_path,
 	&res_chardev,
 	&res_tty,
@@ -90,4 +92,41 @@ void res_restore_done(struct res_restore *rr)
 	free(rr->objs);
 	rr->objs = NULL;
 	rr->nr_objs = rr->cap_objs = 0;
+}
+
+bool file_changed(const Ckpt__File *f, const struct stat *st)
+{
+	uint64_t mtime = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
+
+	return (uint64_t)st->st_size != f->size || (f->has_mtime_ns && mtime != f->mtime_ns);
+}
+
+const char *file_change(const Ckpt__File *f, const struct stat *st, char *buf, size_t len)
+{
+	if ((uint64_t)st->st_size != f->size)
+		snprintf(buf, len, "size %lld, was %llu", (long long)st->st_size, (unsigned long long)f->size);
+	else
+		snprintf(buf, len, "same size, another modification time");
+	return buf;
+}
+
+const char *file_user(const struct model *m, uint64_t id, char *buf, size_t len)
+{
+	for (size_t i = 0; i < m->fds.n; i++)
+		if (m->fds.v[i]->file_id == id) {
+			snprintf(buf, len, "pid %u fd %u", m->fds.v[i]->pid, m->fds.v[i]->fd);
+			return buf;
+		}
+	for (size_t i = 0; i < m->vmas.n; i++)
+		if (m->vmas.v[i]->has_file_id && m->vmas.v[i]->file_id == id) {
+			snprintf(buf, len, "pid %u vma 0x%llx", m->vmas.v[i]->pid, (unsigned long long)m->vmas.v[i]->start);
+			return buf;
+		}
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (m->procs.v[i]->mm && m->procs.v[i]->mm->exe_file_id == id) {
+			snprintf(buf, len, "pid %u exe", m->procs.v[i]->pid);
+			return buf;
+		}
+	snprintf(buf, len, "file %llu", (unsigned long long)id);
+	return buf;
 }

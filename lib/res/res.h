@@ -24,7 +24,21 @@ enum file_kind {
 	FILE_KIND_SIGNALFD = 8,
 	FILE_KIND_TIMERFD = 9,
 	FILE_KIND_INOTIFY = 10,
+	FILE_KIND_MEMFD = 11, /* a memfd, made again with its name, seals and content */
+	FILE_KIND_UNLINKED = 12, /* an unlinked regular file, made again with its content */
 };
+
+/* memfd and unlinked files: objects whose content is in the image (filedata.c). */
+#define FILE_OBJECT_MAX_SIZE (1ULL << 44)
+#define MEMFD_NAME_MAX 249   /* MFD_NAME_MAX_LEN */
+#define MEMFD_SEALS_ALL 0x3fu /* F_SEAL_SEAL .. F_SEAL_EXEC */
+
+/* The File record that describes an object and whose FileData holds its content. */
+static inline bool file_has_content(const Ckpt__File *f)
+{
+	return (f->kind == FILE_KIND_MEMFD || f->kind == FILE_KIND_UNLINKED) && f->has_object_id &&
+	       f->object_id == f->id && f->size <= FILE_OBJECT_MAX_SIZE;
+}
 
 /*
  * State of one restore that kinds share between their open() calls: the
@@ -37,6 +51,7 @@ struct res_obj {
 };
 
 struct res_restore {
+	struct ckpt_ctx *ctx;
 	const struct model *m;
 	const struct ckpt_restore_opts *opts;
 	int fd_floor;         /* fds kept across calls must be at or above this */
@@ -76,6 +91,12 @@ struct res_ops {
 	 * -errno with a message in msg.
 	 */
 	int (*attach)(const Ckpt__File *f, uint32_t pid, int fd, char *msg, size_t msglen);
+	/*
+	 * Optional: an fd to mmap for the mappings of this file and to set as
+	 * an exe. Without it, the file is reopened by path and must be
+	 * unchanged since the dump.
+	 */
+	int (*map_fd)(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *fd);
 };
 
 const struct res_ops *res_by_kind(uint32_t kind);
@@ -94,6 +115,8 @@ extern const struct res_ops res_fifo;
 extern const struct res_ops res_signalfd;
 extern const struct res_ops res_timerfd;
 extern const struct res_ops res_inotify;
+extern const struct res_ops res_memfd;
+extern const struct res_ops res_unlinked;
 
 /* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);
@@ -101,6 +124,39 @@ const Ckpt__File *pipe_contents(const struct model *m, uint32_t kind, uint64_t i
 
 /* timerfd.c, shared with inotify.c: our own copy of the descriptor (pidfd_getfd), or -errno. */
 int res_fd_copy(const struct fd_desc *fd);
+/*
+ * filedata.c: memfds and unlinked files, whose content is in the image.
+ * Dump: object_dump() makes f the object record of its inode (returns 1:
+ * the caller saves the content) or points it at the one there is (0).
+ */
+Ckpt__File *object_find(const struct model *m, uint32_t kind, uint64_t dev, uint64_t ino);
+int object_dump(struct ckpt_ctx *ctx, struct model *m, Ckpt__File *f, const struct stat *st, const char *what);
+bool memfd_link(const char *link, const struct stat *st);
+bool unlinked_link(const char *link, const struct stat *st);
+/* Fill f (a new File of their kind) for an object reached through src (a /proc path). */
+int memfd_dump_object(struct ckpt_ctx *ctx, struct model *m, Ckpt__File *f, const char *src, const char *what,
+		      const char *link, const struct stat *st);
+int unlinked_dump_object(struct ckpt_ctx *ctx, struct model *m, Ckpt__File *f, const char *what, const char *link,
+			 const struct stat *st);
+/* Restore: make() creates the object, empty; the rest is shared. */
+typedef int (*object_make_fn)(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *o, int *fd);
+int object_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, object_make_fn make, int *out);
+int object_map_fd(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, object_make_fn make, int *out);
+/* A file_data_fn (arg: the res_restore) writing content into its object. */
+int object_put_data(void *arg, const Ckpt__File *f, const Ckpt__FileData *d, const void *data, size_t len);
+/* Once all content is in: times, then seals. */
+int objects_finish(struct ckpt_ctx *ctx, struct res_restore *rr);
+
+/* procfile.c: files under /proc and /sys (part of res_path). */
+int procfile_dump(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m, bool proc);
+int procfile_attach(const Ckpt__File *f, uint32_t pid, int fd, char *msg, size_t msglen);
+
+/* Whether a file reopened by path differs in size or modification time from the dump's. */
+bool file_changed(const Ckpt__File *f, const struct stat *st);
+/* How it changed, for messages. */
+const char *file_change(const Ckpt__File *f, const struct stat *st, char *buf, size_t len);
+/* Who uses file id, for messages: "pid 12 fd 3", "pid 12 vma 0x7f...", "pid 12 exe". */
+const char *file_user(const struct model *m, uint64_t id, char *buf, size_t len);
 
 /* Reads a "key:" value of /proc/PID/task/TID/fdinfo/FD; NULL if absent. */
 char *fdinfo_text(const struct fd_desc *fd);
