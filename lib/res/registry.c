@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
 /* The one list of resource kinds. */
+#include <sys/syscall.h>
+
 #include "res.h"
 
 static const struct res_ops *const kinds[] = {
 	&res_path,
 	&res_chardev,
+	&res_pty_master, /* before res_tty: a slave whose master is outside the tree is the tty kind's */
+	&res_pty_slave,
 	&res_tty,
 	&res_pipe,
 	&res_eventfd,
@@ -57,6 +61,19 @@ char *fdinfo_text(const struct fd_desc *fd)
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/fdinfo/%d", fd->pid, fd->tid, fd->fd);
 	return read_text(path, &text, NULL) < 0 ? NULL : text;
+}
+
+int res_fd_copy(struct ckpt_ctx *ctx, pid_t pid, int fd)
+{
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int copy;
+
+	if (pidfd < 0)
+		return fail(ctx, -errno, "pid %d: pidfd_open: %s", pid, strerror(errno));
+	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (copy < 0)
+		return fail(ctx, -errno, "pid %d fd %d: pidfd_getfd: %s", pid, fd, strerror(errno));
+	return copy;
 }
 
 struct res_obj *res_obj_find(struct res_restore *rr, uint32_t kind, uint64_t id)

@@ -21,6 +21,8 @@ enum file_kind {
 	FILE_KIND_EVENTFD = 5,
 	FILE_KIND_EPOLL = 6,
 	FILE_KIND_FIFO = 7,   /* a named pipe, reopened by path, with its data */
+	FILE_KIND_PTY_MASTER = 15, /* a pseudo-terminal master (lib/res/pty.c) */
+	FILE_KIND_PTY_SLAVE = 16,  /* a slave of a master held in the tree */
 };
 
 /*
@@ -88,6 +90,8 @@ extern const struct res_ops res_pipe;
 extern const struct res_ops res_eventfd;
 extern const struct res_ops res_epoll;
 extern const struct res_ops res_fifo;
+extern const struct res_ops res_pty_master;
+extern const struct res_ops res_pty_slave;
 
 /* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);
@@ -95,5 +99,8 @@ const Ckpt__File *pipe_contents(const struct model *m, uint32_t kind, uint64_t i
 
 /* Reads a "key:" value of /proc/PID/task/TID/fdinfo/FD; NULL if absent. */
 char *fdinfo_text(const struct fd_desc *fd);
+
+/* Our own copy of pid's fd (pidfd_getfd): the same open file description. */
+int res_fd_copy(struct ckpt_ctx *ctx, pid_t pid, int fd);
 
 #endif
