@@ -11,6 +11,7 @@
 
 #include "image.h"
 #include "mem.h"
+#include "locks.h"
 #include "model.h"
 #include "res/res.h"
 
@@ -454,7 +455,11 @@ static void t_fds(struct info *in, const Ckpt__Process *p)
 		fprintf(in->out, " (%s) %s pos %llu%s\n", file_kind_name(f->kind),
 			open_flags_str(f->flags, flags, sizeof(flags)), (unsigned long long)f->pos,
 			fd->cloexec ? " cloexec" : "");
+		for (size_t k = 0; k < f->n_locks; k++)
+			fprintf(in->out, "      lock %s\n", lock_str(f->locks[k], flags, sizeof(flags)));
 	}
+	for (size_t k = 0; k < p->n_locks; k++)
+		fprintf(in->out, "    lock %s\n", lock_str(p->locks[k], flags, sizeof(flags)));
 }
 
 static void t_process(struct info *in, size_t pi)

@@ -5,6 +5,7 @@
 #include <sys/user.h>
 
 #include "image.h"
+#include "locks.h"
 #include "mem.h"
 #include "model.h"
 
@@ -434,6 +435,8 @@ int model_validate(struct model *m, struct ckpt_ctx *ctx)
 		if (m->shmems.v[i]->size > (1ULL << 40) || m->shmems.v[i]->size % PAGE_SIZE)
 			r = fail(ctx, -EBADMSG, "image damaged: shared memory %llu",
 				 (unsigned long long)m->shmems.v[i]->id);
+	if (r == 0)
+		r = locks_validate(m, ctx);
 	return r ? r : validate_vmas(m, ctx);
 }
 

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "compat.h"
+#include "locks.h"
 #include "ptrace.h"
 #include "restore.h"
 
@@ -106,8 +107,11 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 	r = remote_begin(&rm, rs->ctx, tid, s + RST_SYSCALL_OFFSET);
 	if (r < 0)
 		return r;
+	/* Now that the restorer has closed ckpt's copies of its files, which would drop them. */
+	r = locks_take_process(rs->ctx, &rm, &rs->m, rp->p, rp->fds, rp->nr_fds);
 	/* The restorer may have been stopped between its last report and closing the pipe. */
-	r = remote_syscall(&rm, &ret, SYS_close, (uint64_t)rs->report_wr, 0, 0, 0, 0, 0);
+	if (r == 0)
+		r = remote_syscall(&rm, &ret, SYS_close, (uint64_t)rs->report_wr, 0, 0, 0, 0, 0);
 	if (r == 0)
 		r = remote_syscall(&rm, &ret, SYS_munmap, s, e - s, 0, 0, 0, 0);
 	if (r == 0 && ret < 0)
