@@ -479,6 +479,9 @@ static void t_process(struct info *in, size_t pi)
 	fputs(", root ", in->out);
 	t_str(in->out, file_path(&in->m, p->root_file_id));
 	fputc('\n', in->out);
+	if (p->has_ctty_file_id && model_file(&in->m, p->ctty_file_id) && model_file(&in->m, p->ctty_file_id)->pty)
+		fprintf(in->out, "  controlling terminal: pty %u, foreground group %u\n",
+			model_file(&in->m, p->ctty_file_id)->pty_index, model_file(&in->m, p->ctty_file_id)->pty->fg_pgrp);
 	t_threads(in, p);
 	t_vmas(in, p);
 	t_fds(in, p);

@@ -109,7 +109,7 @@ static bool seen(const struct model *m, const Ckpt__Process *p, const Ckpt__Lock
 
 static int lease_sig(struct ckpt_ctx *ctx, const struct fd_desc *fd, uint32_t *sig)
 {
-	_cleanup_close_ int copy = res_fd_copy(ctx, fd->pid, fd->fd);
+	_cleanup_close_ int copy = res_fd_dup(ctx, fd->pid, fd->tid, fd->fd);
 	int s;
 
 	if (copy < 0)

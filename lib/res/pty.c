@@ -70,13 +70,12 @@ static int devpts_of(const char *path, dev_t *dev)
 	return 0;
 }
 
-static int master_index(pid_t pid, const char *dir, int fd, uint32_t *index)
+static int master_index(const char *dir, int fd, uint32_t *index)
 {
 	_cleanup_free_ char *text = NULL;
 	char path[PATH_MAX + 32];
 	const char *v;
 
-	(void)pid;
 	snprintf(path, sizeof(path), "%s/fdinfo/%d", dir, fd);
 	if (read_text(path, &text, NULL) < 0 || !(v = status_field(text, "tty-index")))
 		return -ENOENT;
@@ -84,21 +83,23 @@ static int master_index(pid_t pid, const char *dir, int fd, uint32_t *index)
 	return 0;
 }
 
-/* /proc/PID, or the directory of a live thread when the leader has exited. */
-static void proc_dir(const struct model *m, const Ckpt__Process *p, char *buf, size_t len)
+/* /proc/PID, or the directory of a live thread (*tid) when the leader has exited. */
+static void proc_dir(const struct model *m, const Ckpt__Process *p, char *buf, size_t len, pid_t *tid)
 {
 	snprintf(buf, len, "/proc/%u", p->pid);
+	*tid = (pid_t)p->pid;
 	if (!p->leader_exited)
 		return;
 	for (size_t i = 0; i < m->threads.n; i++)
 		if (m->threads.v[i]->pid == p->pid) {
+			*tid = (pid_t)m->threads.v[i]->tid;
 			snprintf(buf, len, "/proc/%u/task/%u", p->pid, m->threads.v[i]->tid);
 			return;
 		}
 }
 
 struct pty_holder {
-	pid_t pid;
+	pid_t pid, tid;
 	int fd;
 };
 
@@ -116,7 +117,7 @@ static bool holds(const char *dir, int fd, bool master, uint32_t index, dev_t de
 		return false;
 	if (!master)
 		return is_pts(&st) && pts_index(st.st_rdev) == index && st.st_dev == devpts;
-	if (!is_ptmx(&st) || master_index(0, dir, fd, &got) < 0 || got != index)
+	if (!is_ptmx(&st) || master_index(dir, fd, &got) < 0 || got != index)
 		return false;
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n <= 0)
@@ -132,16 +133,18 @@ static bool find_holder(const struct model *m, bool master, uint32_t index, dev_
 		const Ckpt__Process *p = m->procs.v[i];
 		char dir[64], fds[80];
 		struct dirent *de;
+		pid_t tid;
 
 		if (p->state == 1)
 			continue;
-		proc_dir(m, p, dir, sizeof(dir));
+		proc_dir(m, p, dir, sizeof(dir), &tid);
 		snprintf(fds, sizeof(fds), "%s/fd", dir);
 		_cleanup_(closedirp) DIR *d = opendir(fds);
 		while (d && (de = readdir(d))) {
 			if (de->d_name[0] == '.' || !holds(dir, atoi(de->d_name), master, index, devpts))
 				continue;
 			h->pid = (pid_t)p->pid;
+			h->tid = tid;
 			h->fd = atoi(de->d_name);
 			return true;
 		}
@@ -205,7 +208,7 @@ static int pty_master_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *op
 
 	(void)opts;
 	snprintf(dir, sizeof(dir), "/proc/%d/task/%d", fd->pid, fd->tid);
-	if (master_index(fd->pid, dir, fd->fd, &index) < 0 || devpts_of(fd->link, &devpts) < 0)
+	if (master_index(dir, fd->fd, &index) < 0 || devpts_of(fd->link, &devpts) < 0)
 		return fail(ctx, -EIO, "pid %d fd %d: pty master %s: no tty-index in fdinfo or no devpts", fd->pid,
 			    fd->fd, fd->link);
 	snprintf(who, sizeof(who), "pid %d fd %d: pty %u", fd->pid, fd->fd, index);
@@ -216,10 +219,10 @@ static int pty_master_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *op
 	f->pty = ps;
 	f->has_owner_pid = true; /* it sets the lock, once every slave is open again */
 	f->owner_pid = (uint32_t)fd->pid;
-	master = res_fd_copy(ctx, fd->pid, fd->fd);
+	master = res_fd_dup(ctx, fd->pid, fd->tid, fd->fd);
 	if (master < 0)
 		return master;
-	if (find_holder(m, false, index, devpts, &h) && (slave = res_fd_copy(ctx, h.pid, h.fd)) < 0)
+	if (find_holder(m, false, index, devpts, &h) && (slave = res_fd_dup(ctx, h.pid, h.tid, h.fd)) < 0)
 		return slave;
 	r = read_settings(ctx, who, master, slave, ps, &m->arena);
 	if (r < 0)

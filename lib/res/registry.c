@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The one list of resource kinds. */
+#include <fcntl.h>
 #include <sys/syscall.h>
 
 #include "res.h"
@@ -63,9 +64,14 @@ char *fdinfo_text(const struct fd_desc *fd)
 	return read_text(path, &text, NULL) < 0 ? NULL : text;
 }
 
-int res_fd_copy(struct ckpt_ctx *ctx, pid_t pid, int fd)
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+int res_fd_dup(struct ckpt_ctx *ctx, pid_t pid, pid_t tid, int fd)
 {
-	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	/* A process whose leader has exited keeps its fds in its other threads. */
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, tid, tid == pid ? 0 : PIDFD_THREAD);
 	int copy;
 
 	if (pidfd < 0)

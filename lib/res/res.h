@@ -100,7 +100,7 @@ const Ckpt__File *pipe_contents(const struct model *m, uint32_t kind, uint64_t i
 /* Reads a "key:" value of /proc/PID/task/TID/fdinfo/FD; NULL if absent. */
 char *fdinfo_text(const struct fd_desc *fd);
 
-/* Our own copy of pid's fd (pidfd_getfd): the same open file description. */
-int res_fd_copy(struct ckpt_ctx *ctx, pid_t pid, int fd);
+/* Our own copy of fd of pid (tid: a live thread of it; pidfd_getfd): the same description. */
+int res_fd_dup(struct ckpt_ctx *ctx, pid_t pid, pid_t tid, int fd);
 
 #endif
