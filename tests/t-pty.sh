@@ -63,3 +63,45 @@ grep -q "pty 1 (/dev/pts/1) is in use by another process" "$WORK/restore.log" ||
 kill $HOLDER; wait $HOLDER 2>/dev/null
 restore || fail "restore once /dev/pts/1 is free"
 verify || fail "pty after the second restore"
+
+# 4. A master whose reader does not read: its buffer is full and more waits
+#    behind it. The dump is refused and the tree keeps every byte, in order.
+cat >"$WORK/flood.py" <<'PY'
+import os, pty, signal, sys, time, tty
+N = 20000
+data = bytes(i % 251 for i in range(N))
+pid, m = pty.fork()
+if pid == 0:
+    tty.setraw(0)
+    off = 0
+    while off < N:
+        off += os.write(1, data[off:])
+    time.sleep(1000)
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+time.sleep(0.5)
+open(sys.argv[1], "w").write("ready\n")
+signal.sigwait([signal.SIGUSR1])
+got = b""
+while len(got) < N:
+    got += os.read(m, 65536)
+open(sys.argv[2], "w").write("PASS\n" if got == data else "FAIL: %d bytes, first difference at %d\n" % (
+    len(got), next(i for i in range(min(len(got), N)) if got[i] != data[i])))
+os.kill(pid, 9)
+PY
+(
+	setsid python3 "$WORK/flood.py" "$WORK/flood.ready" "$WORK/flood.result" </dev/null >"$WORK/flood.out" 2>&1 &
+	echo $! >"$WORK/flood.pid"
+)
+PID=$(cat "$WORK/flood.pid")
+wait_file "$WORK/flood.ready" 20 || fail "flood did not start: $(cat "$WORK/flood.out")"
+pids=$(tree_pids "$PID")
+dump && fail "dump succeeded with a full pty buffer"
+grep -q "pty [0-9]*: reading the bytes the master has not read: its line discipline's buffer is full" "$WORK/dump.log" ||
+	fail "no clear refusal: $(tail -n 2 "$WORK/dump.log")"
+for p in $pids; do
+	kill -0 "$p" 2>/dev/null || fail "pid $p is gone after the refused dump"
+done
+check_untouched || fail "tree left traced or stopped by the refused dump"
+kill -USR1 "$PID"
+wait_file "$WORK/flood.result" 20 || fail "flood did not read its bytes: $(cat "$WORK/flood.out")"
+[ "$(cat "$WORK/flood.result")" = PASS ] || fail "bytes after the refused dump: $(cat "$WORK/flood.result")"

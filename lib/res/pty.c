@@ -388,8 +388,11 @@ static int set_flags(struct ckpt_ctx *ctx, const Ckpt__File *f, int fd)
 static int pty_master_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *out)
 {
 	struct res_obj *o;
-	int r = get_pty(ctx, rr, f, &o);
+	int r;
 
+	if (!state_valid(f) || master_record(rr->m, f->pty_index) != f)
+		return fail(ctx, -EBADMSG, "image damaged: pty master file %llu", (unsigned long long)f->id);
+	r = get_pty(ctx, rr, f, &o);
 	if (r < 0)
 		return r;
 	*out = fcntl(o->fds[0], F_DUPFD_CLOEXEC, 3);
@@ -419,7 +422,7 @@ static int pty_slave_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ck
 
 static int pty_master_attach(const Ckpt__File *f, uint32_t pid, int fd, char *msg, size_t msglen)
 {
-	if (f->pty->locked && ioctl(fd, TIOCSPTLCK, &(int){ 1 }) < 0) {
+	if (f->pty && f->pty->locked && ioctl(fd, TIOCSPTLCK, &(int){ 1 }) < 0) {
 		int e = errno;
 
 		snprintf(msg, msglen, "pid %u fd %d: locking pty %u: %s", pid, fd, f->pty_index, strerror(e));

@@ -8,6 +8,8 @@
  * leader takes the terminal right after setsid() and the others inherit
  * it, so the leader and each holder's parent must have it too.
  */
+#include <sys/sysmacros.h>
+
 #include "pty.h"
 
 /* Field 7 of /proc/PID/stat: the device of its controlling terminal, 0 if none. */
@@ -70,8 +72,26 @@ static int check_lineage(struct ckpt_ctx *ctx, const struct model *m, const Ckpt
 	return 0;
 }
 
+/* /dev/tty names the controlling terminal: the caller's at restore (--shell-job), not a pty of the tree. */
+static int refuse_dev_tty(struct ckpt_ctx *ctx, const struct model *m)
+{
+	for (size_t i = 0; i < m->fds.n; i++) {
+		const Ckpt__Fd *fd = m->fds.v[i];
+		const Ckpt__File *f = model_file(m, fd->file_id);
+		const Ckpt__Process *p = model_proc(m, fd->pid);
+
+		if (f && p && f->kind == FILE_KIND_TTY && f->rdev == makedev(5, 0) && p->has_ctty_file_id)
+			return fail(ctx, -EOPNOTSUPP,
+				    "pid %u fd %u: /dev/tty, when the controlling terminal is a pty of the tree, is not supported yet",
+				    fd->pid, fd->fd);
+	}
+	return 0;
+}
+
 int pty_dump_cttys(struct ckpt_ctx *ctx, struct model *m)
 {
+	bool some = false;
+
 	for (size_t i = 0; i < m->files.n; i++) {
 		const Ckpt__File *f = m->files.v[i];
 		const Ckpt__Process *leader;
@@ -85,6 +105,7 @@ int pty_dump_cttys(struct ckpt_ctx *ctx, struct model *m)
 			return r;
 		if (!any)
 			continue; /* the session is outside the tree: it loses its terminal, as a pipe's outside end */
+		some = true;
 		leader = model_proc(m, f->pty->sid);
 		if (!leader || leader->state == 1 || !leader->has_ctty_file_id)
 			return fail(ctx, -EOPNOTSUPP,
@@ -98,5 +119,5 @@ int pty_dump_cttys(struct ckpt_ctx *ctx, struct model *m)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return some ? refuse_dev_tty(ctx, m) : 0;
 }

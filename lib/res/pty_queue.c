@@ -80,14 +80,46 @@ void pty_state_to_termios(const Ckpt__PtyState *ps, struct termios2 *t)
 	t->c_ospeed = ps->ospeed;
 }
 
+/*
+ * Bytes that just arrived wait in the tty's buffers until a worker hands
+ * them to the line discipline, where FIONREAD counts them. poll() on an
+ * empty line discipline waits for that worker: after reading what was
+ * counted, poll and look again.
+ */
+static int settled_queued(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	int n = queued(fd);
+
+	if (n != 0)
+		return n;
+	poll(&p, 1, 0);
+	return queued(fd);
+}
+
+/*
+ * A full buffer may have more behind it, held back until the reader makes
+ * room: reading it would let those in ahead of what is put back. Refused
+ * before anything is read.
+ */
+static int check_room(int fd)
+{
+	int n = queued(fd);
+
+	return n < 0 ? n : (unsigned)n >= PTY_QUEUE_MAX ? -EFBIG : 0;
+}
+
 /* Reads the master's queue: in packet mode each read starts with a TIOCPKT_DATA byte. */
 static int take_output(int master, bool packet, uint8_t *buf, size_t *len)
 {
 	uint8_t tmp[PTY_QUEUE_MAX + 2];
+	int r = check_room(master);
 
 	*len = 0;
+	if (r < 0)
+		return r;
 	for (;;) {
-		int n = queued(master);
+		int n = settled_queued(master);
 		ssize_t got;
 
 		if (n <= 0)
@@ -155,7 +187,7 @@ static int set_termios(int master, const struct termios2 *t)
 	return ioctl(master, TCSETS2, t) < 0 ? -errno : 0;
 }
 
-static int take_input(int master, int slave, const struct termios2 *t, struct pty_input *in)
+static int take_input_once(int master, int slave, const struct termios2 *t, struct pty_input *in)
 {
 	struct termios2 raw = *t;
 	int r, r2;
@@ -172,6 +204,24 @@ static int take_input(int master, int slave, const struct termios2 *t, struct pt
 	r = take_rest(slave, in);
 	r2 = set_termios(master, t);
 	return r < 0 ? r : r2;
+}
+
+/* Again once the line discipline is empty, for bytes that were on their way (settled_queued). */
+static int take_input(int master, int slave, const struct termios2 *t, struct pty_input *in)
+{
+	int r = check_room(slave);
+
+	for (int i = 0; r == 0 && i < 4; i++) {
+		size_t seen = in->len + in->nr_lines;
+		struct pollfd p = { slave, POLLIN, 0 };
+
+		if (i > 0)
+			poll(&p, 1, 0);
+		r = take_input_once(master, slave, t, in);
+		if (i > 0 && in->len + in->nr_lines == seen)
+			break;
+	}
+	return r;
 }
 
 /* Queues in's bytes as input of the slave, under t's ICANON but no echo nor conversion. */
@@ -241,7 +291,7 @@ static void save_input(const struct pty_input *in, Ckpt__PtyState *ps, struct ar
 
 static const char *queue_err(int r)
 {
-	return r == -EFBIG ? "more than a line discipline holds" : strerror(-r);
+	return r == -EFBIG ? "its line discipline's buffer is full (its reader is not reading)" : strerror(-r);
 }
 
 int pty_save_queues(struct ckpt_ctx *ctx, const char *who, int master, int slave, Ckpt__PtyState *ps,
