@@ -212,6 +212,10 @@ static int pty_master_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *op
 		return fail(ctx, -EIO, "pid %d fd %d: pty master %s: no tty-index in fdinfo or no devpts", fd->pid,
 			    fd->fd, fd->link);
 	snprintf(who, sizeof(who), "pid %d fd %d: pty %u", fd->pid, fd->fd, index);
+	for (size_t i = 0; i < m->files.n; i++)
+		if (m->files.v[i] != f && m->files.v[i]->kind == FILE_KIND_PTY_MASTER && m->files.v[i]->pty_index == index)
+			return fail(ctx, -EOPNOTSUPP, "%s: another pty of the tree has that number (another devpts instance); not supported",
+				    who);
 	ckpt__pty_state__init(ps);
 	f->path = arena_strdup(&m->arena, fd->link);
 	f->has_pty_index = true;

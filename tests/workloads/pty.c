@@ -12,6 +12,8 @@
  *    side has not read (two whole lines, one ended by VEOF, and a line
  *    being typed) and output the master has not read.
  *  - pty 2: still locked (never unlockpt), in packet mode.
+ *  - pty 3: its slave was opened, written to and closed again: the master
+ *    reads those bytes, then EIO.
  * After restore (SIGUSR1 to A): both ptys have their index, settings, lock
  * and mode; A reads the output queued before the checkpoint, completes the
  * typed line, and C reads exactly the input lines as they were; C writes,
@@ -31,7 +33,7 @@
 #define INPUT "line one\neof line\004line two\npart"
 
 struct tree {
-	int m1, m2, n1, n2;
+	int m1, m2, m3, n1, n2, n3;
 	int go[2];  /* A closes the write end after restore: B, C, D check then */
 	int res[2]; /* one line per child: "B ok", "C FAIL: ..." */
 	pid_t b;
@@ -151,6 +153,7 @@ static void run_b(struct tree *t)
 		_exit(3);
 	close(t->m1);
 	close(t->m2);
+	close(t->m3);
 	c = fork();
 	if (c == 0) {
 		setpgid(0, 0);
@@ -195,6 +198,35 @@ static void check_settings(const struct tree *t)
 	WL_CHECK(ioctl(t->m1, TIOCGPKT, &v) == 0 && v == 0, "pty 1 packet mode %d", v);
 	WL_CHECK(ioctl(t->m2, TIOCGPKT, &v) == 0 && v == 1, "pty 2 not in packet mode (%d)", v);
 	WL_CHECK(open("/dev/tty", O_RDWR) < 0, "A has a controlling terminal");
+	WL_CHECK(pty_index(t->m3) == t->n3, "pty 3 index %d, want %d", pty_index(t->m3), t->n3);
+}
+
+/* pty 3: what its closed slave wrote, then EIO. */
+static void check_closed(int m)
+{
+	char buf[64];
+	ssize_t n = read(m, buf, sizeof(buf) - 1);
+
+	buf[n > 0 ? n : 0] = 0;
+	WL_CHECK(n == 5 && !strcmp(buf, "bye\r\n"), "pty 3: read '%s' (%zd), want 'bye\\r\\n'", buf, n);
+	n = read(m, buf, sizeof(buf));
+	WL_CHECK(n < 0 && errno == EIO, "pty 3: read after the data gave %zd (%s), want EIO", n,
+		 n < 0 ? strerror(errno) : "data");
+}
+
+static int closed_slave(int *n)
+{
+	char name[64];
+	int m = posix_openpt(O_RDWR | O_NOCTTY), s;
+
+	if (m < 0 || grantpt(m) || unlockpt(m) || (*n = pty_index(m)) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "/dev/pts/%d", *n);
+	s = open(name, O_RDWR | O_NOCTTY);
+	if (s < 0 || write(s, "bye\n", 4) != 4)
+		return -1;
+	close(s);
+	return m;
 }
 
 /* Reads what the master has, waiting up to 2 s for want's length. */
@@ -251,6 +283,9 @@ int main(int argc, char **argv)
 		return 2;
 	t.n1 = pty_index(t.m1);
 	t.n2 = pty_index(t.m2);
+	t.m3 = closed_slave(&t.n3);
+	if (t.m3 < 0)
+		return 2;
 	if (ioctl(t.m2, TIOCPKT, &(int){ 1 }) < 0 || tcgetattr(t.m1, &tio) < 0)
 		return 2;
 	want_termios(&tio);
@@ -278,6 +313,7 @@ int main(int argc, char **argv)
 	wl_wait();
 
 	check_settings(&t);
+	check_closed(t.m3);
 	expect_output(t.m1, "before", "output before\r\n");
 	if (write(t.m1, "ial\n", 4) != 4)
 		wl_fail("write to master: %s", strerror(errno));
