@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "dump.h"
+#include "res/pty.h"
 
 int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields)
 {
@@ -436,7 +437,11 @@ static int collect(struct dump *d)
 		if (r < 0)
 			return r;
 	}
-	return dump_check_objects(d);
+	r = dump_check_objects(d);
+	if (r < 0)
+		return r;
+	/* Controlling terminals that are ptys of the tree: their masters are all known now. */
+	return pty_dump_cttys(d->ctx, &d->m);
 }
 
 int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)

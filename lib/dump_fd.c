@@ -9,9 +9,10 @@
 #include <sys/syscall.h>
 
 #include "dump.h"
+#include "locks.h"
 #include "res/res.h"
 
-static int read_fdinfo(const char *dir, int fd, uint32_t *flags, uint64_t *pos)
+static int read_fdinfo(const char *dir, int fd, uint32_t *flags, uint64_t *pos, char **out)
 {
 	_cleanup_free_ char *text = NULL;
 	char path[96];
@@ -26,6 +27,8 @@ static int read_fdinfo(const char *dir, int fd, uint32_t *flags, uint64_t *pos)
 	*pos = p ? strtoull(p, NULL, 10) : 0;
 	p = status_field(text, "flags");
 	*flags = p ? (uint32_t)strtoul(p, NULL, 8) : 0;
+	*out = text;
+	text = NULL;
 	return 0;
 }
 
@@ -65,11 +68,13 @@ static Ckpt__File *new_file(struct dump *d, const struct stat *st, uint32_t kind
 static int dump_one_fd(struct dump *d, struct dproc *dp, int fdnum)
 {
 	struct fd_desc fd = { .pid = dp->pid, .tid = dp->live, .fd = fdnum };
+	_cleanup_free_ char *info = NULL;
 	const struct res_ops *ops;
 	struct dfile *df;
 	Ckpt__File *f;
 	Ckpt__Fd *e;
 	char path[96], kind[PATH_MAX + 32];
+	bool first = false;
 	ssize_t n;
 	int r;
 
@@ -78,7 +83,7 @@ static int dump_one_fd(struct dump *d, struct dproc *dp, int fdnum)
 	if (n < 0 || stat(path, &fd.st) < 0)
 		return fail(d->ctx, -errno, "pid %d fd %d: %s", dp->pid, fdnum, strerror(errno));
 	fd.link[n] = 0;
-	r = read_fdinfo(dp->dir, fdnum, &fd.flags, &fd.pos);
+	r = read_fdinfo(dp->dir, fdnum, &fd.flags, &fd.pos, &info);
 	if (r < 0)
 		return fail(d->ctx, r, "pid %d fd %d: reading fdinfo: %s", dp->pid, fdnum, strerror(-r));
 	fd.cloexec = fd.flags & O_CLOEXEC;
@@ -104,7 +109,11 @@ static int dump_one_fd(struct dump *d, struct dproc *dp, int fdnum)
 		df->f = f;
 		df->pid = dp->live; /* kcmp needs a task that has the fd table */
 		df->fd = fdnum;
+		first = true;
 	}
+	r = locks_dump_fd(d->ctx, &fd, info, f, first, dp->p, &d->m);
+	if (r < 0)
+		return r;
 	e = arena_alloc(&d->m.arena, sizeof(*e));
 	ckpt__fd__init(e);
 	e->pid = (uint32_t)dp->pid;

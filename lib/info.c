@@ -11,6 +11,7 @@
 
 #include "image.h"
 #include "mem.h"
+#include "locks.h"
 #include "model.h"
 #include "res/res.h"
 
@@ -468,7 +469,11 @@ static void t_fds(struct info *in, const Ckpt__Process *p)
 		fprintf(in->out, " (%s) %s pos %llu%s\n", file_kind_name(f->kind),
 			open_flags_str(f->flags, flags, sizeof(flags)), (unsigned long long)f->pos,
 			fd->cloexec ? " cloexec" : "");
+		for (size_t k = 0; k < f->n_locks; k++)
+			fprintf(in->out, "      lock %s\n", lock_str(f->locks[k], flags, sizeof(flags)));
 	}
+	for (size_t k = 0; k < p->n_locks; k++)
+		fprintf(in->out, "    lock %s\n", lock_str(p->locks[k], flags, sizeof(flags)));
 }
 
 static void t_process(struct info *in, size_t pi)
@@ -488,6 +493,9 @@ static void t_process(struct info *in, size_t pi)
 	fputs(", root ", in->out);
 	t_str(in->out, file_path(&in->m, p->root_file_id));
 	fputc('\n', in->out);
+	if (p->has_ctty_file_id && model_file(&in->m, p->ctty_file_id) && model_file(&in->m, p->ctty_file_id)->pty)
+		fprintf(in->out, "  controlling terminal: pty %u, foreground group %u\n",
+			model_file(&in->m, p->ctty_file_id)->pty_index, model_file(&in->m, p->ctty_file_id)->pty->fg_pgrp);
 	t_threads(in, p);
 	t_vmas(in, p);
 	t_fds(in, p);

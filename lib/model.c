@@ -5,6 +5,7 @@
 #include <sys/user.h>
 
 #include "image.h"
+#include "locks.h"
 #include "mem.h"
 #include "model.h"
 #include "res/res.h"
@@ -168,6 +169,14 @@ static int validate_creds(struct ckpt_ctx *ctx, uint32_t pid, const Ckpt__Creds 
 	return 0;
 }
 
+/* A pty master of the image, whose session is the process's. */
+static bool valid_ctty(const struct model *m, const Ckpt__Process *p)
+{
+	const Ckpt__File *f = model_file(m, p->ctty_file_id);
+
+	return f && f->kind == 15 && f->pty && f->pty->sid == p->sid && f->pty->fg_pgrp < PID_MAX_LIMIT;
+}
+
 static int validate_proc(const struct model *m, struct ckpt_ctx *ctx, const Ckpt__Process *p)
 {
 	if (p->pid == 0 || p->pid >= PID_MAX_LIMIT || p->pgid >= PID_MAX_LIMIT || p->sid >= PID_MAX_LIMIT)
@@ -196,6 +205,8 @@ static int validate_proc(const struct model *m, struct ckpt_ctx *ctx, const Ckpt
 		return fail(ctx, -EBADMSG, "image damaged: cwd, root or exe of process %u", p->pid);
 	if (p->mm->auxv.len > 8192 || p->mm->auxv.len % 16)
 		return fail(ctx, -EBADMSG, "image damaged: auxv of process %u", p->pid);
+	if (p->has_ctty_file_id && !valid_ctty(m, p))
+		return fail(ctx, -EBADMSG, "image damaged: controlling terminal of process %u", p->pid);
 	return 0;
 }
 
@@ -447,6 +458,8 @@ int model_validate(struct model *m, struct ckpt_ctx *ctx)
 		if (m->shmems.v[i]->size > (1ULL << 40) || m->shmems.v[i]->size % PAGE_SIZE)
 			r = fail(ctx, -EBADMSG, "image damaged: shared memory %llu",
 				 (unsigned long long)m->shmems.v[i]->id);
+	if (r == 0)
+		r = locks_validate(m, ctx);
 	return r ? r : validate_vmas(m, ctx);
 }
 

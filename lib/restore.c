@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "compat.h"
+#include "locks.h"
 #include "mem.h"
 #include "res/res.h"
 #include "restore.h"
@@ -352,6 +353,8 @@ static int open_files(struct restore *rs)
 		rs->file_fds[i] = high_fd(rs, fd);
 		if (rs->file_fds[i] < 0)
 			r = rs->file_fds[i];
+		else if ((r = locks_take_file(rs->ctx, &rs->m, f, rs->file_fds[i])) < 0)
+			break;
 		else if (file_needs_map_fd(rs, f->id))
 			r = map_fd(rs, ops, f, &rs->map_fds[i]);
 	}

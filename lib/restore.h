@@ -76,6 +76,9 @@ void make_children(struct restore *rs, struct rproc *rp);
 void join_group(struct restore *rs, const Ckpt__Process *p);
 void check_ids(struct restore *rs, const Ckpt__Process *p);
 void become_zombie(const Ckpt__Process *p) __attribute__((noreturn));
+/* restore_ctty.c: a pty of the tree as controlling terminal (task stage). */
+void ctty_setup(struct restore *rs, const Ckpt__Process *p);
+void ctty_foreground(struct restore *rs, const Ckpt__Process *p);
 /* restore.c: ids of sessions and groups whose leader is not in the image. */
 bool leader_missing(const struct restore *rs, uint32_t id, bool session);
 

@@ -473,6 +473,7 @@ void task_main(struct restore *rs, size_t idx)
 	make_children(rs, rp);
 	join_group(rs, p);
 	check_ids(rs, p);
+	ctty_foreground(rs, p);
 	install_fds(rs, rp);
 	attach_fds(rs, rp);
 	set_fs(rs, p);

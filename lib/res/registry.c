@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The one list of resource kinds. */
+#include <fcntl.h>
+#include <sys/syscall.h>
+
 #include "res.h"
 
 static const struct res_ops *const kinds[] = {
@@ -7,6 +10,8 @@ static const struct res_ops *const kinds[] = {
 	&res_unlinked,
 	&res_path,
 	&res_chardev,
+	&res_pty_master, /* before res_tty: a slave whose master is outside the tree is the tty kind's */
+	&res_pty_slave,
 	&res_tty,
 	&res_pipe,
 	&res_eventfd,
@@ -62,6 +67,24 @@ char *fdinfo_text(const struct fd_desc *fd)
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/fdinfo/%d", fd->pid, fd->tid, fd->fd);
 	return read_text(path, &text, NULL) < 0 ? NULL : text;
+}
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+int res_fd_dup(struct ckpt_ctx *ctx, pid_t pid, pid_t tid, int fd)
+{
+	/* A process whose leader has exited keeps its fds in its other threads. */
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, tid, tid == pid ? 0 : PIDFD_THREAD);
+	int copy;
+
+	if (pidfd < 0)
+		return fail(ctx, -errno, "pid %d: pidfd_open: %s", pid, strerror(errno));
+	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (copy < 0)
+		return fail(ctx, -errno, "pid %d fd %d: pidfd_getfd: %s", pid, fd, strerror(errno));
+	return copy;
 }
 
 struct res_obj *res_obj_find(struct res_restore *rr, uint32_t kind, uint64_t id)

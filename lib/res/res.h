@@ -26,6 +26,8 @@ enum file_kind {
 	FILE_KIND_INOTIFY = 10,
 	FILE_KIND_MEMFD = 11, /* a memfd, made again with its name, seals and content */
 	FILE_KIND_UNLINKED = 12, /* an unlinked regular file, made again with its content */
+	FILE_KIND_PTY_MASTER = 15, /* a pseudo-terminal master (lib/res/pty.c) */
+	FILE_KIND_PTY_SLAVE = 16,  /* a slave of a master held in the tree */
 };
 
 /* memfd and unlinked files: objects whose content is in the image (filedata.c). */
@@ -117,6 +119,8 @@ extern const struct res_ops res_timerfd;
 extern const struct res_ops res_inotify;
 extern const struct res_ops res_memfd;
 extern const struct res_ops res_unlinked;
+extern const struct res_ops res_pty_master;
+extern const struct res_ops res_pty_slave;
 
 /* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);
@@ -160,5 +164,8 @@ const char *file_user(const struct model *m, uint64_t id, char *buf, size_t len)
 
 /* Reads a "key:" value of /proc/PID/task/TID/fdinfo/FD; NULL if absent. */
 char *fdinfo_text(const struct fd_desc *fd);
+
+/* Our own copy of fd of pid (tid: a live thread of it; pidfd_getfd): the same description. */
+int res_fd_dup(struct ckpt_ctx *ctx, pid_t pid, pid_t tid, int fd);
 
 #endif
