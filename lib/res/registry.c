@@ -73,17 +73,29 @@ char *fdinfo_text(const struct fd_desc *fd)
 #define PIDFD_THREAD O_EXCL
 #endif
 
-int res_fd_dup(struct ckpt_ctx *ctx, pid_t pid, pid_t tid, int fd)
+static int fd_copy(pid_t pid, pid_t tid, int fd)
 {
 	/* A process whose leader has exited keeps its fds in its other threads. */
 	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, tid, tid == pid ? 0 : PIDFD_THREAD);
 	int copy;
 
 	if (pidfd < 0)
-		return fail(ctx, -errno, "pid %d: pidfd_open: %s", pid, strerror(errno));
+		return -errno;
 	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	return copy < 0 ? -errno : copy;
+}
+
+int res_fd_copy(const struct fd_desc *fd)
+{
+	return fd_copy(fd->pid, fd->tid, fd->fd);
+}
+
+int res_fd_dup(struct ckpt_ctx *ctx, pid_t pid, pid_t tid, int fd)
+{
+	int copy = fd_copy(pid, tid, fd);
+
 	if (copy < 0)
-		return fail(ctx, -errno, "pid %d fd %d: pidfd_getfd: %s", pid, fd, strerror(errno));
+		return fail(ctx, copy, "pid %d fd %d: taking a copy (pidfd_getfd): %s", pid, fd, strerror(-copy));
 	return copy;
 }
 

@@ -126,7 +126,7 @@ extern const struct res_ops res_pty_slave;
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);
 const Ckpt__File *pipe_contents(const struct model *m, uint32_t kind, uint64_t id);
 
-/* timerfd.c, shared with inotify.c: our own copy of the descriptor (pidfd_getfd), or -errno. */
+/* registry.c: our own copy of the descriptor (pidfd_getfd), or -errno; res_fd_dup below says why. */
 int res_fd_copy(const struct fd_desc *fd);
 /*
  * filedata.c: memfds and unlinked files, whose content is in the image.
