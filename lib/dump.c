@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "dump.h"
+#include "res/res.h"
 
 int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields)
 {
@@ -404,7 +405,7 @@ static int collect(struct dump *d)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return res_dump_finish(d->ctx, &d->m);
 }
 
 int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
@@ -461,6 +462,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	free(d.buf);
 	free(d.procs);
+	dump_close_own_fds(&d);
 	free(d.dfiles);
 	model_free(&d.m);
 	return r;

@@ -300,6 +300,26 @@ static int open_map_fd(struct restore *rs, const Ckpt__File *f)
 	return high_fd(rs, fd);
 }
 
+static int open_one_file(struct restore *rs, struct res_restore *rr, size_t i)
+{
+	const Ckpt__File *f = rs->m.files.v[i];
+	const struct res_ops *ops = res_by_kind(f->kind);
+	int fd, r;
+
+	if (!ops)
+		return fail(rs->ctx, -EBADMSG, "file %llu: unknown kind %u", (unsigned long long)f->id, f->kind);
+	r = ops->open(rs->ctx, rr, f, &fd);
+	if (r < 0)
+		return r;
+	rs->file_fds[i] = high_fd(rs, fd);
+	if (rs->file_fds[i] < 0)
+		return rs->file_fds[i];
+	if (file_needs_map_fd(rs, f->id) && (rs->map_fds[i] = open_map_fd(rs, f)) < 0)
+		return rs->map_fds[i];
+	return 0;
+}
+
+/* Kinds that may need other kinds' Files (descriptors in flight in a socket) come last. */
 static int open_files(struct restore *rs)
 {
 	struct res_restore rr = { .m = &rs->m, .opts = rs->opts, .fd_floor = rs->ctl_lo };
@@ -308,26 +328,16 @@ static int open_files(struct restore *rs)
 
 	rs->file_fds = xcalloc(n, sizeof(int));
 	rs->map_fds = xcalloc(n, sizeof(int));
+	rr.file_fds = rs->file_fds;
 	for (size_t i = 0; i < n; i++)
 		rs->file_fds[i] = rs->map_fds[i] = -1;
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const Ckpt__File *f = rs->m.files.v[i];
-		const struct res_ops *ops = res_by_kind(f->kind);
-		int fd;
+	for (int last = 0; last < 2; last++)
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			const struct res_ops *ops = res_by_kind(rs->m.files.v[i]->kind);
 
-		if (!ops) {
-			r = fail(rs->ctx, -EBADMSG, "file %llu: unknown kind %u", (unsigned long long)f->id, f->kind);
-			break;
+			if (!ops || ops->open_last == last)
+				r = open_one_file(rs, &rr, i);
 		}
-		r = ops->open(rs->ctx, &rr, f, &fd);
-		if (r < 0)
-			break;
-		rs->file_fds[i] = high_fd(rs, fd);
-		if (rs->file_fds[i] < 0)
-			r = rs->file_fds[i];
-		else if (file_needs_map_fd(rs, f->id) && (rs->map_fds[i] = open_map_fd(rs, f)) < 0)
-			r = rs->map_fds[i];
-	}
 	res_restore_done(&rr);
 	return r;
 }
