@@ -86,6 +86,8 @@ struct res_ops {
 	int (*dump_finish)(struct ckpt_ctx *ctx, struct model *m);
 	/* Opened after every other kind: open() may use their Files (rr->file_fds). */
 	bool open_last;
+	/* Optional, for ckpt info: a File without a path in words (the image may be damaged). */
+	void (*describe)(const Ckpt__File *f, char *buf, size_t len);
 };
 
 /* Runs every kind's dump_finish. */

@@ -203,6 +203,36 @@ const char *unix_where(const struct model *m, const Ckpt__File *f, char *buf, si
 	return buf;
 }
 
+/* For ckpt info: "unix stream socket 123, connected to 456, 3 queued (52 bytes)". */
+static void unix_describe(const Ckpt__File *f, char *buf, size_t len)
+{
+	static const char *const states[] = { "unconnected", "listening", "connected" };
+	const Ckpt__UnixSocket *u = f->unix_sock;
+	char name[160] = "", peer[200] = "";
+	size_t bytes = 0, fds = 0;
+
+	if (!u) {
+		snprintf(buf, len, "unix socket %llu", (unsigned long long)f->ino);
+		return;
+	}
+	for (size_t i = 0; i < u->n_queue; i++) {
+		bytes += u->queue[i]->data.len;
+		fds += u->queue[i]->n_file_ids;
+	}
+	if (unix_named(u) && u->name.len <= UNIX_NAME_MAX)
+		unix_name_str(&u->name, name, 80);
+	if (u->state == CKPT__UNIX_STATE__UNIX_CONNECTED && u->peer_outside && u->peer_name.len <= UNIX_NAME_MAX)
+		snprintf(peer, sizeof(peer), " to %s, outside the tree", unix_name_str(&u->peer_name, name + 80, 80));
+	else if (u->state == CKPT__UNIX_STATE__UNIX_CONNECTED)
+		snprintf(peer, sizeof(peer), " to socket %llu%s", (unsigned long long)u->peer_ino,
+			 u->peer_ino ? "" : " (closed, or not accepted yet)");
+	snprintf(buf, len, "unix %s socket %llu%s%s%s, %s%s, %zu queued (%zu bytes, %zu descriptors)%s%s",
+		 u->type == SOCK_STREAM || u->type == SOCK_DGRAM || u->type == SOCK_SEQPACKET ? unix_type_str(u->type) : "?",
+		 (unsigned long long)f->ino, name[0] ? " " : "", name, u->accepted ? " (accepted)" : "",
+		 u->state < 3 ? states[u->state] : "?", peer, u->n_queue, bytes, fds,
+		 u->shutdown & 1 ? ", no more receiving" : "", u->shutdown & 2 ? ", no more sending" : "");
+}
+
 const struct res_ops res_unix = {
 	.name = "unix",
 	.kind = FILE_KIND_UNIX,
@@ -211,4 +241,5 @@ const struct res_ops res_unix = {
 	.dump_finish = unix_dump_finish,
 	.open = unix_open,
 	.open_last = true,
+	.describe = unix_describe,
 };

@@ -167,8 +167,10 @@ static int make(const char *k)
 			if (fork() == 0) {
 				char buf[64];
 				ssize_t n;
-				int s = accept(l, NULL, NULL);
+				int s;
 
+				setsid(); /* its group and session must not keep the tree's pids in use */
+				s = accept(l, NULL, NULL);
 				close(l);
 				while (s >= 0 && (n = read(s, buf, sizeof(buf))) > 0)
 					if (write(s, buf, (size_t)n) != n)
