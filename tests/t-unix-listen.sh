@@ -20,7 +20,7 @@ open(sys.argv[2], "w").write("up\n"); time.sleep(30)' "$WORK/ul.sock" "$WORK/hol
 holder=$!
 wait_file "$WORK/holder.up" 10 || fail "the holder of $WORK/ul.sock did not start"
 restore && fail "restore succeeded while $WORK/ul.sock is in use"
-grep -q "ul.sock is in use by a running socket" "$WORK/restore.log" ||
+grep -Eq "pid [0-9]+ fd [0-9]+: unix socket path .*ul.sock is in use by a running socket" "$WORK/restore.log" ||
 	fail "restore refused without naming the path in use: $(tail -n 2 "$WORK/restore.log")"
 kill "$holder"
 wait "$holder" 2>/dev/null

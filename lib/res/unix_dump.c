@@ -32,6 +32,8 @@ struct udump {
 	struct model *m;
 	Ckpt__UnixSocket *u;
 	int sk;
+	Ckpt__UnixMessage **q;    /* the queue read so far (malloc'd; the record gets a copy) */
+	size_t nq, capq, bytes;
 };
 
 #define UFAIL(ud, err, fmt, ...) \
@@ -235,17 +237,15 @@ static int peek(struct udump *ud, void *buf, size_t len, int flags, struct peeke
 /* Appends a message to the queue, dumping its descriptors in flight (which takes them). */
 static int add_msg(struct udump *ud, const void *data, size_t len, struct peeked *p, bool with_fds, bool sender)
 {
-	Ckpt__UnixSocket *u = ud->u;
 	Ckpt__UnixMessage *msg;
-	size_t have = 0;
 
-	for (size_t i = 0; i < u->n_queue; i++)
-		have += u->queue[i]->data.len;
-	if (u->n_queue >= UNIX_MSGS_MAX || have + len > UNIX_QUEUE_MAX)
+	if (ud->nq >= UNIX_MSGS_MAX || ud->bytes + len > UNIX_QUEUE_MAX)
 		return UFAIL(ud, -EFBIG, "more than %u messages or %u MiB queued; not supported", UNIX_MSGS_MAX,
 			     UNIX_QUEUE_MAX >> 20);
 	msg = arena_alloc(&ud->m->arena, sizeof(*msg));
 	ckpt__unix_message__init(msg);
+	*(Ckpt__UnixMessage **)array_push(&ud->q, &ud->nq, &ud->capq, sizeof(msg)) = msg;
+	ud->bytes += len;
 	msg->data = arena_bytes(ud->m, data, len);
 	msg->has_data = true;
 	if (sender && p->fromlen > offsetof(struct sockaddr_un, sun_path)) {
@@ -258,28 +258,22 @@ static int add_msg(struct udump *ud, const void *data, size_t len, struct peeked
 		msg->cred_uid = p->cred.uid;
 		msg->cred_gid = p->cred.gid;
 	}
-	if (with_fds && p->nfds) {
-		msg->file_ids = arena_alloc(&ud->m->arena, sizeof(uint64_t) * (size_t)p->nfds);
-		for (int i = 0; i < p->nfds; i++) {
-			int r = dump_extra_fd(ud->fd->dumper, ud->fd, p->fds[i], &msg->file_ids[i]);
+	if (!with_fds || !p->nfds)
+		return 0;
+	msg->file_ids = arena_alloc(&ud->m->arena, sizeof(uint64_t) * (size_t)p->nfds);
+	for (int i = 0; i < p->nfds; i++) {
+		int r = dump_extra_fd(ud->fd->dumper, ud->fd, p->fds[i], &msg->file_ids[i]);
 
-			p->fds[i] = -1;
-			if (r < 0) {
-				for (int k = i + 1; k < p->nfds; k++)
-					close(p->fds[k]);
-				p->nfds = 0;
-				return r;
-			}
-			msg->n_file_ids++;
+		p->fds[i] = -1;
+		if (r < 0) {
+			for (int k = i + 1; k < p->nfds; k++)
+				close(p->fds[k]);
+			p->nfds = 0;
+			return r;
 		}
-		p->nfds = 0;
+		msg->n_file_ids++;
 	}
-	/* The array grows by one pointer each time: queues are short. */
-	Ckpt__UnixMessage **v = arena_alloc(&ud->m->arena, sizeof(*v) * (u->n_queue + 1));
-	if (u->n_queue)
-		memcpy(v, u->queue, sizeof(*v) * u->n_queue);
-	v[u->n_queue++] = msg;
-	u->queue = v;
+	p->nfds = 0;
 	return 0;
 }
 
@@ -405,6 +399,12 @@ static int read_queue(struct udump *ud)
 	    sock_set_int(ud->sk, SOL_SOCKET, SO_PASSCRED, old_cred) < 0)
 		r2 = UFAIL(ud, -errno, "putting back SO_PEEK_OFF %d and SO_PASSCRED %d: %s", old_off, old_cred,
 			   strerror(errno));
+	ud->u->n_queue = ud->nq;
+	ud->u->queue = arena_alloc(&ud->m->arena, sizeof(*ud->q) * (ud->nq + 1));
+	if (ud->nq)
+		memcpy(ud->u->queue, ud->q, sizeof(*ud->q) * ud->nq);
+	free(ud->q);
+	ud->q = NULL;
 	return r < 0 ? r : r2;
 }
 

@@ -182,33 +182,33 @@ static int find_bound(const struct unix_diag *d, void *arg)
 }
 
 /* The path must be free: a socket file no socket has any more (the dead original's) is removed. */
-static int free_path(struct ubuild *b, const char *path)
+static int free_path(struct ubuild *b, const char *who, const char *path)
 {
 	struct in_use iu = { 0, 0, false };
 	struct stat st;
 	int r;
 
 	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : fail(b->ctx, -errno, "unix socket path %s: %s", path, strerror(errno));
+		return errno == ENOENT ? 0 : fail(b->ctx, -errno, "%s: unix socket path %s: %s", who, path, strerror(errno));
 	if (!S_ISSOCK(st.st_mode))
-		return fail(b->ctx, -EEXIST, "unix socket path %s exists and is not a socket", path);
+		return fail(b->ctx, -EEXIST, "%s: unix socket path %s exists and is not a socket", who, path);
 	iu.dev = st.st_dev;
 	iu.ino = st.st_ino;
 	r = unix_diag_each(find_bound, &iu);
 	if (r < 0)
-		return fail(b->ctx, r, "unix socket path %s: is it in use? sock_diag: %s", path, strerror(-r));
+		return fail(b->ctx, r, "%s: unix socket path %s: is it in use? sock_diag: %s", who, path, strerror(-r));
 	if (iu.found)
-		return fail(b->ctx, -EADDRINUSE, "unix socket path %s is in use by a running socket", path);
+		return fail(b->ctx, -EADDRINUSE, "%s: unix socket path %s is in use by a running socket", who, path);
 	if (unlink(path) < 0 && errno != ENOENT)
-		return fail(b->ctx, -errno, "removing the stale socket file %s: %s", path, strerror(errno));
+		return fail(b->ctx, -errno, "%s: removing the stale socket file %s: %s", who, path, strerror(errno));
 	return 0;
 }
 
-static int set_attrs(struct ubuild *b, const char *path, const Ckpt__UnixFile *uf)
+static int set_attrs(struct ubuild *b, const char *who, const char *path, const Ckpt__UnixFile *uf)
 {
 	if (chmod(path, uf->mode & 07777) < 0 || lchown(path, uf->uid, uf->gid) < 0)
-		return fail(b->ctx, -errno, "unix socket file %s: mode 0%o owner %u:%u: %s", path, uf->mode, uf->uid,
-			    uf->gid, strerror(errno));
+		return fail(b->ctx, -errno, "%s: unix socket file %s: mode 0%o owner %u:%u: %s", who, path, uf->mode,
+			    uf->uid, uf->gid, strerror(errno));
 	return 0;
 }
 
@@ -232,7 +232,8 @@ static int bind_in_fs(struct ubuild *b, struct usk *s, const char *name)
 	const char *path = uf->path;
 	struct bind_move bm = { s->fd, path };
 	struct uwhere w;
-	int r = free_path(b, path);
+	char who[64];
+	int r = free_path(b, unix_where(b->rr->m, s->f, who, sizeof(who)), path);
 
 	memset(&w, 0, sizeof(w));
 	set_addr(&w, name);
@@ -247,17 +248,17 @@ static int bind_in_fs(struct ubuild *b, struct usk *s, const char *name)
 	} else {
 		/* Renamed since: made under its name, then moved to where it was. */
 		if (name[0] == '/')
-			r = free_path(b, name);
+			r = free_path(b, who, name);
 		else
 			snprintf(w.cwd, sizeof(w.cwd), "%.*s", (int)(strrchr(path, '/') - path) ?: 1, path);
 		if (r == 0)
 			r = unix_at(b, &w, NULL, do_bind_move, &bm);
 	}
 	if (r < 0)
-		return fail(b->ctx, r, "binding a unix socket to %s%s%s: %s", name, strcmp(name, path) ? " at " : "",
+		return fail(b->ctx, r, "%s: binding a unix socket to %s%s%s: %s", who, name, strcmp(name, path) ? " at " : "",
 			    strcmp(name, path) ? path : "", strerror(-r));
 	reach_file(&s->at, path);
-	return set_attrs(b, path, uf);
+	return set_attrs(b, who, path, uf);
 }
 
 int unix_bind_owner(struct ubuild *b, struct usk *s)

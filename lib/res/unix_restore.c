@@ -82,6 +82,12 @@ static bool name_ok(const ProtobufCBinaryData *n)
 	return n->len <= UNIX_NAME_MAX && (!n->len || !n->data[0] || memchr(n->data, 0, n->len));
 }
 
+/* Absent, or absolute and short enough to use. */
+static bool path_ok(const char *p)
+{
+	return !p || (p[0] == '/' && strlen(p) < PATH_MAX - UNIX_NAME_MAX - 2);
+}
+
 static int check_msgs(struct ubuild *b, const struct usk *s)
 {
 	const struct model *m = b->rr->m;
@@ -115,8 +121,8 @@ static int check_one(struct ubuild *b, const struct usk *s)
 	    (u->accepted && (!connected(s) || !stream_like(s) || !unix_named(u))) ||
 	    (connected(s) && u->peer_ino && !p && !u->peer_outside) || (p && p->u->type != u->type) ||
 	    (u->peer_outside && (stream_like(s) || !u->peer_name.len)) || (!listening && u->n_pending) ||
-	    (unix_named(u) && u->name.data[0] && !u->accepted && !u->file) || (u->file && u->file->path &&
-	    u->file->path[0] != '/') || (u->file && u->file->dir && u->file->dir[0] != '/') ||
+	    (unix_named(u) && u->name.data[0] && !u->accepted && !u->file) || (u->file && !path_ok(u->file->path)) ||
+	    (u->file && !path_ok(u->file->dir)) ||
 	    (p && stream_like(s) && u->accepted && p->u->accepted) || sk_by_ino(b, s->f->ino) != s)
 		return BFAIL(b, s, -EBADMSG, "image damaged: inconsistent state");
 	for (size_t k = 0; k < u->n_pending; k++) {

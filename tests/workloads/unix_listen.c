@@ -16,7 +16,8 @@
  *
  * After restore P checks: the socket file's type and mode; the queued
  * datagrams with their senders' addresses; the request on A and S; the
- * names on both ends of A; SO_PEERCRED; then accepts B and talks over it;
+ * names on both ends of A; SO_PEERCRED, also of a connection C made with
+ * effective uid and gid 1000 (E, seqpacket); then accepts B and talks over it;
  * new clients connect by path and by abstract name; and the backlog: four
  * more connections fit in the queue, the fifth is refused (EAGAIN). C
  * checks the replies on A and S and answers on B.
@@ -29,8 +30,8 @@
 
 static char dir[2048], lpath[2200], dpath[2200], cpath[2200];
 static char abs_name[64], abs_client[64];
-static int L, Q, D, A_srv, S_srv;          /* P's */
-static int A_cli, B_cli, S_cli, C_abs, C_path; /* C's */
+static int L, Q, D, A_srv, S_srv, E_srv;          /* P's */
+static int A_cli, B_cli, S_cli, C_abs, C_path, E_cli; /* C's */
 
 static void xsend(int fd, const char *s, const char *what)
 {
@@ -90,7 +91,13 @@ static void child(const char *result)
 	S_cli = connect_to(SOCK_SEQPACKET, abs_name, false);
 	C_abs = bound(SOCK_DGRAM, abs_client);
 	C_path = bound(SOCK_DGRAM, cpath);
-	if (A_cli < 0 || B_cli < 0 || S_cli < 0 || C_abs < 0 || C_path < 0)
+	/* E: connected with effective ids 1000/1000, which the accepted end's SO_PEERCRED shows. */
+	if (setresgid(-1, 1000, -1) < 0 || setresuid(-1, 1000, -1) < 0)
+		_exit(3);
+	E_cli = connect_to(SOCK_SEQPACKET, abs_name, false);
+	if (setresuid(-1, 0, -1) < 0 || setresgid(-1, 0, -1) < 0)
+		_exit(3);
+	if (A_cli < 0 || B_cli < 0 || S_cli < 0 || C_abs < 0 || C_path < 0 || E_cli < 0)
 		_exit(3);
 	xsend(A_cli, "request-A", "C: A");
 	xsend(S_cli, "record-S1", "C: S");
@@ -231,8 +238,9 @@ int main(int argc, char **argv)
 		wl_msleep(5);
 	A_srv = accept4(L, NULL, NULL, SOCK_CLOEXEC);
 	S_srv = accept4(Q, NULL, NULL, SOCK_CLOEXEC);
+	E_srv = accept4(Q, NULL, NULL, SOCK_CLOEXEC);
 	anon = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (A_srv < 0 || S_srv < 0 || anon < 0)
+	if (A_srv < 0 || S_srv < 0 || E_srv < 0 || anon < 0)
 		return 3;
 	sendto(anon, "from-unnamed", 12, 0, (struct sockaddr *)&a, uw_addr(&a, dpath));
 	xsend(A_srv, "reply-A", "P: A");
@@ -260,6 +268,9 @@ int main(int argc, char **argv)
 	getsockopt(A_srv, SOL_SOCKET, SO_PEERCRED, &cr, &cl);
 	WL_CHECK(cr.uid == cr_before.uid && cr.gid == cr_before.gid, "A: SO_PEERCRED %u/%u, want %u/%u", cr.uid, cr.gid,
 		 cr_before.uid, cr_before.gid);
+	cl = sizeof(cr);
+	getsockopt(E_srv, SOL_SOCKET, SO_PEERCRED, &cr, &cl);
+	WL_CHECK(cr.uid == 1000 && cr.gid == 1000, "E: SO_PEERCRED %u/%u, want 1000/1000", cr.uid, cr.gid);
 	WL_CHECK(uw_sockopt(L, SO_ACCEPTCONN) == 1, "the listener does not listen");
 	kill(c, SIGUSR1);
 	B_srv = accept4(L, NULL, NULL, SOCK_CLOEXEC);
