@@ -109,21 +109,43 @@ static int check_msgs(struct ubuild *b, const struct usk *s)
 	return 0;
 }
 
-static int check_one(struct ubuild *b, const struct usk *s)
+/* The socket's own fields are in range. */
+static bool fields_ok(const Ckpt__UnixSocket *u)
+{
+	return (u->type == SOCK_STREAM || u->type == SOCK_DGRAM || u->type == SOCK_SEQPACKET) && u->state <= 2 &&
+	       name_ok(&u->name) && name_ok(&u->peer_name) && !(u->opts & ~UNIX_OPT_ALL) && u->shutdown <= 3 &&
+	       (!u->file || (path_ok(u->file->path) && path_ok(u->file->dir)));
+}
+
+/* Its role fits its state: listeners are named streams, accepted ends named connected streams, ... */
+static bool role_ok(const struct usk *s, const struct usk *p)
 {
 	const Ckpt__UnixSocket *u = s->u;
 	bool listening = u->state == CKPT__UNIX_STATE__UNIX_LISTENING;
+
+	if (listening && (u->type == SOCK_DGRAM || !unix_named(u) || u->accepted))
+		return false;
+	/* A listener holds at most backlog + 1 waiting connections. */
+	if ((!listening && u->n_pending) || u->n_pending > (size_t)u->backlog + 1 || u->n_pending > UNIX_MSGS_MAX)
+		return false;
+	if (u->accepted && (!connected(s) || !stream_like(s) || !unix_named(u)))
+		return false;
+	/* A path it bound itself needs its file's place. */
+	if (unix_named(u) && u->name.data[0] && !u->accepted && !u->file)
+		return false;
+	if (u->peer_outside && (stream_like(s) || !u->peer_name.len))
+		return false;
+	if (connected(s) && u->peer_ino && !p && !u->peer_outside)
+		return false;
+	return !p || (p->u->type == u->type && !(stream_like(s) && u->accepted && p->u->accepted));
+}
+
+static int check_one(struct ubuild *b, const struct usk *s)
+{
+	const Ckpt__UnixSocket *u = s->u;
 	const struct usk *p = connected(s) ? sk_by_ino(b, u->peer_ino) : NULL;
 
-	if ((u->type != SOCK_STREAM && u->type != SOCK_DGRAM && u->type != SOCK_SEQPACKET) || u->state > 2 ||
-	    !name_ok(&u->name) || !name_ok(&u->peer_name) || (u->opts & ~UNIX_OPT_ALL) || u->shutdown > 3 ||
-	    (listening && (u->type == SOCK_DGRAM || !unix_named(u) || u->accepted)) ||
-	    (u->accepted && (!connected(s) || !stream_like(s) || !unix_named(u))) ||
-	    (connected(s) && u->peer_ino && !p && !u->peer_outside) || (p && p->u->type != u->type) ||
-	    (u->peer_outside && (stream_like(s) || !u->peer_name.len)) || (!listening && u->n_pending) ||
-	    (unix_named(u) && u->name.data[0] && !u->accepted && !u->file) || (u->file && !path_ok(u->file->path)) ||
-	    (u->file && !path_ok(u->file->dir)) ||
-	    (p && stream_like(s) && u->accepted && p->u->accepted) || sk_by_ino(b, s->f->ino) != s)
+	if (!fields_ok(u) || !role_ok(s, p) || sk_by_ino(b, s->f->ino) != s)
 		return BFAIL(b, s, -EBADMSG, "image damaged: inconsistent state");
 	for (size_t k = 0; k < u->n_pending; k++) {
 		const struct usk *c = sk_by_ino(b, u->pending[k]);
