@@ -6,7 +6,7 @@
  *   unix_listen READY RESULT
  *
  * The root P listens on a stream socket bound to DIR/ul.sock (DIR is the
- * directory of RESULT; mode 0640, backlog 3) and on a seqpacket socket
+ * directory of RESULT; mode 0640, owner 1000:1000, backlog 3) and on a seqpacket socket
  * bound to an abstract name. Its child C connects twice to the stream
  * listener: P accepts the first connection (A) and leaves the second (B)
  * waiting; C connects once to the seqpacket listener (S). Requests and
@@ -229,7 +229,8 @@ int main(int argc, char **argv)
 	L = bound(SOCK_STREAM, lpath);
 	Q = bound(SOCK_SEQPACKET, abs_name);
 	D = bound(SOCK_DGRAM, dpath);
-	if (L < 0 || Q < 0 || D < 0 || listen(L, 3) < 0 || listen(Q, 8) < 0 || chmod(lpath, 0640) < 0)
+	if (L < 0 || Q < 0 || D < 0 || listen(L, 3) < 0 || listen(Q, 8) < 0 || chmod(lpath, 0640) < 0 ||
+	    chown(lpath, 1000, 1000) < 0)
 		return 2;
 	c = fork();
 	if (c == 0)
@@ -249,8 +250,9 @@ int main(int argc, char **argv)
 	wl_ready();
 	wl_wait();
 
-	WL_CHECK(stat(lpath, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0640,
-		 "%s: mode 0%o after restore, want a socket with mode 0640", lpath, st.st_mode);
+	WL_CHECK(stat(lpath, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0640 && st.st_uid == 1000 &&
+		 st.st_gid == 1000, "%s: mode 0%o owner %u:%u after restore, want a socket with mode 0640 owner 1000:1000",
+		 lpath, st.st_mode, st.st_uid, st.st_gid);
 	check_datagram("from-abstract", abs_client);
 	check_datagram("from-path", cpath);
 	check_datagram("from-unnamed", NULL);
