@@ -17,6 +17,7 @@
 
 #include "dump.h"
 #include "res/pty.h"
+#include "res/res.h"
 
 int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields)
 {
@@ -441,7 +442,10 @@ static int collect(struct dump *d)
 	if (r < 0)
 		return r;
 	/* Controlling terminals that are ptys of the tree: their masters are all known now. */
-	return pty_dump_cttys(d->ctx, &d->m);
+	r = pty_dump_cttys(d->ctx, &d->m);
+	if (r < 0)
+		return r;
+	return res_dump_finish(d->ctx, &d->m);
 }
 
 int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
@@ -512,6 +516,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 		close(intr_fd);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	free_procs(&d);
+	dump_close_own_fds(&d);
 	free(d.dfiles);
 	free(d.srcs);
 	model_free(&d.m);

@@ -42,6 +42,7 @@ struct dfile {
 	Ckpt__File *f;
 	pid_t pid;
 	int fd;
+	bool own;                 /* fd is ckpt's copy of a descriptor in flight */
 };
 
 /* Where to read the content of a memfd or unlinked file (its object record). */
@@ -90,6 +91,8 @@ void snap_drop_all(struct dump *d, bool tree_stopped);
 int snap_read(struct dump *d, struct dproc *dp, uint64_t addr, uint8_t *buf, size_t len);
 /* dump_fd.c */
 int dump_fds(struct dump *d, struct dproc *dp);
+/* Closes ckpt's copies of descriptors in flight (dump_extra_fd). */
+void dump_close_own_fds(struct dump *d);
 /* Returns the id of a File record for a path-like object (exe, cwd, mapped file). */
 int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link, uint64_t *id);
 /* The same for a file known by path, already stat()ed. */

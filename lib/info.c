@@ -266,6 +266,17 @@ static const char *file_kind_name(uint32_t kind)
 	return ops ? ops->name : "unknown";
 }
 
+/* What a File without a path is, if its kind can say. */
+static const char *file_desc(const Ckpt__File *f, char *buf, size_t len)
+{
+	const struct res_ops *ops = res_by_kind(f->kind);
+
+	if (!ops || !ops->describe)
+		return "?";
+	ops->describe(f, buf, len);
+	return buf;
+}
+
 static const char *prot_str(const Ckpt__Vma *v, char buf[5])
 {
 	buf[0] = v->prot & PROT_READ ? 'r' : '-';
@@ -455,7 +466,7 @@ static void t_vmas(struct info *in, const Ckpt__Process *p)
 
 static void t_fds(struct info *in, const Ckpt__Process *p)
 {
-	char flags[256];
+	char flags[256], desc[512];
 
 	fputs("  descriptors:\n", in->out);
 	for (size_t i = 0; i < in->m.fds.n; i++) {
@@ -465,7 +476,7 @@ static void t_fds(struct info *in, const Ckpt__Process *p)
 		if (fd->pid != p->pid || !f)
 			continue;
 		fprintf(in->out, "    %u -> ", fd->fd);
-		t_str(in->out, f->path ? f->path : "?");
+		t_str(in->out, f->path ? f->path : file_desc(f, desc, sizeof(desc)));
 		fprintf(in->out, " (%s) %s pos %llu%s\n", file_kind_name(f->kind),
 			open_flags_str(f->flags, flags, sizeof(flags)), (unsigned long long)f->pos,
 			fd->cloexec ? " cloexec" : "");

@@ -324,6 +324,27 @@ static int map_fd(struct restore *rs, const struct res_ops *ops, const Ckpt__Fil
 	return 0;
 }
 
+static int open_one_file(struct restore *rs, size_t i)
+{
+	const Ckpt__File *f = rs->m.files.v[i];
+	const struct res_ops *ops = res_by_kind(f->kind);
+	int fd, r;
+
+	if (!ops)
+		return fail(rs->ctx, -EBADMSG, "file %llu: unknown kind %u", (unsigned long long)f->id, f->kind);
+	r = ops->open(rs->ctx, &rs->rr, f, &fd);
+	if (r < 0)
+		return r;
+	rs->file_fds[i] = high_fd(rs, fd);
+	if (rs->file_fds[i] < 0)
+		return rs->file_fds[i];
+	r = locks_take_file(rs->ctx, &rs->m, f, rs->file_fds[i]);
+	if (r == 0 && file_needs_map_fd(rs, f->id))
+		r = map_fd(rs, ops, f, &rs->map_fds[i]);
+	return r;
+}
+
+/* Kinds that may need other kinds' Files (descriptors in flight in a socket) come last. */
 static int open_files(struct restore *rs)
 {
 	struct res_restore *rr = &rs->rr;
@@ -336,28 +357,16 @@ static int open_files(struct restore *rs)
 	rr->fd_floor = rs->ctl_lo;
 	rs->file_fds = xcalloc(n, sizeof(int));
 	rs->map_fds = xcalloc(n, sizeof(int));
+	rr->file_fds = rs->file_fds;
 	for (size_t i = 0; i < n; i++)
 		rs->file_fds[i] = rs->map_fds[i] = -1;
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const Ckpt__File *f = rs->m.files.v[i];
-		const struct res_ops *ops = res_by_kind(f->kind);
-		int fd;
+	for (int last = 0; last < 2; last++)
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			const struct res_ops *ops = res_by_kind(rs->m.files.v[i]->kind);
 
-		if (!ops) {
-			r = fail(rs->ctx, -EBADMSG, "file %llu: unknown kind %u", (unsigned long long)f->id, f->kind);
-			break;
+			if (!ops || ops->open_last == last)
+				r = open_one_file(rs, i);
 		}
-		r = ops->open(rs->ctx, rr, f, &fd);
-		if (r < 0)
-			break;
-		rs->file_fds[i] = high_fd(rs, fd);
-		if (rs->file_fds[i] < 0)
-			r = rs->file_fds[i];
-		else if ((r = locks_take_file(rs->ctx, &rs->m, f, rs->file_fds[i])) < 0)
-			break;
-		else if (file_needs_map_fd(rs, f->id))
-			r = map_fd(rs, ops, f, &rs->map_fds[i]);
-	}
 	return r;
 }
 

@@ -27,7 +27,10 @@ for kind in $("$BIN/unsupported" --list); do
 		p="pid $PID fd 9"
 		case $kind in
 		pipe-rdwr) pat="$p: a pipe opened for reading and writing is not supported yet" ;;
-		socketpair | unix-listen | tcp | udp) pat="$p: socket is not supported yet" ;;
+		tcp | udp) pat="$p: socket is not supported yet" ;;
+		unix-outside) pat="$p: unix stream socket is connected to @wl-unsupported-outside-[0-9-]* \\(socket [0-9]+\\), outside the tree; not supported" ;;
+		unix-oob) pat="$p: unix socket: an out-of-band byte \\(MSG_OOB\\) waits in it; not supported yet" ;;
+		unix-unaccepted-data) pat="$p: unix stream socket waits to be accepted by @wl-unsupported-l-[0-9-]* and has already sent data, which cannot be read before it is accepted; not supported" ;;
 		epoll-closed) pat="$p: epoll watches a file added as fd 10 that is no longer open there; not supported yet" ;;
 		fanotify | userfaultfd | pidfd | io_uring)
 			pat="$p: $kind is not supported yet" ;;

@@ -20,6 +20,7 @@ static const struct res_ops *const kinds[] = {
 	&res_signalfd,
 	&res_timerfd,
 	&res_inotify,
+	&res_unix,
 };
 
 const struct res_ops *res_by_kind(uint32_t kind)
@@ -28,6 +29,17 @@ const struct res_ops *res_by_kind(uint32_t kind)
 		if (kinds[i]->kind == kind)
 			return kinds[i];
 	return NULL;
+}
+
+int res_dump_finish(struct ckpt_ctx *ctx, struct model *m)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		int r = kinds[i]->dump_finish ? kinds[i]->dump_finish(ctx, m) : 0;
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 const struct res_ops *res_for_fd(const struct fd_desc *fd)

@@ -28,6 +28,7 @@ enum file_kind {
 	FILE_KIND_UNLINKED = 12, /* an unlinked regular file, made again with its content */
 	FILE_KIND_PTY_MASTER = 15, /* a pseudo-terminal master (lib/res/pty.c) */
 	FILE_KIND_PTY_SLAVE = 16,  /* a slave of a master held in the tree */
+	FILE_KIND_UNIX = 13,  /* a unix socket, with its queue (lib/res/unix.c) */
 };
 
 /* memfd and unlinked files: objects whose content is in the image (filedata.c). */
@@ -59,6 +60,8 @@ struct res_restore {
 	int fd_floor;         /* fds kept across calls must be at or above this */
 	struct res_obj *objs;
 	size_t nr_objs, cap_objs;
+	/* Per m->files: the description opened so far, -1 if not yet (see open_last). */
+	const int *file_fds;
 };
 
 struct res_obj *res_obj_find(struct res_restore *rr, uint32_t kind, uint64_t id);
@@ -75,6 +78,9 @@ struct fd_desc {
 	uint32_t flags;       /* open flags without O_CLOEXEC */
 	uint64_t pos;
 	bool cloexec;
+	void *dumper;         /* the dump, for dump_extra_fd() */
+	/* A descriptor ckpt took out of a unix socket's queue: the socket's. */
+	const struct fd_desc *holder;
 };
 
 struct res_ops {
@@ -99,7 +105,27 @@ struct res_ops {
 	 * unchanged since the dump.
 	 */
 	int (*map_fd)(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *fd);
+	/*
+	 * Optional, once every descriptor of the tree is dumped: checks and
+	 * relations between the Files of this kind (a socket's peer).
+	 */
+	int (*dump_finish)(struct ckpt_ctx *ctx, struct model *m);
+	/* Opened after every other kind: open() may use their Files (rr->file_fds). */
+	bool open_last;
+	/* Optional, for ckpt info: a File without a path in words (the image may be damaged). */
+	void (*describe)(const Ckpt__File *f, char *buf, size_t len);
 };
+
+/* Runs every kind's dump_finish. */
+int res_dump_finish(struct ckpt_ctx *ctx, struct model *m);
+
+/*
+ * dump_fd.c: dumps a descriptor that ckpt itself holds (a copy of one in
+ * flight in a unix socket; holder is the socket's fd_desc) as a File,
+ * unless its description is dumped already, and gives its id. Takes fd:
+ * it stays open until the dump ends, so kcmp can match it.
+ */
+int dump_extra_fd(void *dumper, const struct fd_desc *holder, int fd, uint64_t *file_id);
 
 const struct res_ops *res_by_kind(uint32_t kind);
 const struct res_ops *res_for_fd(const struct fd_desc *fd);
@@ -121,6 +147,7 @@ extern const struct res_ops res_memfd;
 extern const struct res_ops res_unlinked;
 extern const struct res_ops res_pty_master;
 extern const struct res_ops res_pty_slave;
+extern const struct res_ops res_unix;
 
 /* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);

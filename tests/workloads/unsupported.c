@@ -8,10 +8,10 @@
  *
  * Descriptor kinds put the object at fd 9 (helpers, if any, at 10 and up,
  * so fd 9 is the first unsupported descriptor of the process):
- *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed fanotify
- *   userfaultfd pidfd io_uring fifo-deleted procfile memfd-hugetlb
- *   deleted-linked proc-mem proc-write proc-shared (fd 9 is also in a
- *   second child, which the root makes for it)
+ *   pipe-rdwr unix-outside unix-oob unix-unaccepted-data tcp udp
+ *   epoll-closed fanotify userfaultfd pidfd io_uring fifo-deleted procfile
+ *   memfd-hugetlb deleted-linked proc-mem proc-write proc-shared (fd 9 is
+ *   also in a second child, which the root makes for it)
  * Mapping kinds hold one mapping and no descriptor for it:
  *   sysv-shm memfd-sealed-map
  * KIND "none" (the default) holds nothing unusual.
@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,19 +150,65 @@ static int make(const char *k)
 		close(fds[0]);
 		return write(10, "pre", 3) == 3 ? 0 : -1;
 	}
-	if (!strcmp(k, "socketpair")) {
+	if (!strcmp(k, "unix-outside")) {
+		/* fd 9 is connected to a daemon outside the tree (its parent exits at once), which echoes. */
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		socklen_t len;
+		int l;
+		pid_t p;
+
+		snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "wl-unsupported-outside-%d-%ld", (int)getpid(),
+			 (long)random());
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
+		l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (l < 0 || bind(l, (struct sockaddr *)&a, len) < 0 || listen(l, 1) < 0)
+			return -1;
+		p = fork();
+		if (p == 0) {
+			if (fork() == 0) {
+				char buf[64];
+				ssize_t n;
+				int s;
+
+				setsid(); /* its group and session must not keep the tree's pids in use */
+				s = accept(l, NULL, NULL);
+				close(l);
+				while (s >= 0 && (n = read(s, buf, sizeof(buf))) > 0)
+					if (write(s, buf, (size_t)n) != n)
+						break;
+				_exit(0);
+			}
+			_exit(0);
+		}
+		if (p < 0 || waitpid(p, NULL, 0) != p)
+			return -1;
+		close(l);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, len) < 0 || place(fd, 9) < 0)
+			return -1;
+		return write(9, "pre", 3) == 3 ? 0 : -1;
+	}
+	if (!strcmp(k, "unix-oob")) { /* an out-of-band byte waits in fd 9 */
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0 || place(fds[0], 9) < 0 || place(fds[1], 10) < 0)
+			return -1;
+		if (send(10, "x", 1, MSG_OOB) != 1)
 			return -1;
 		return write(10, "pre", 3) == 3 ? 0 : -1;
 	}
-	if (!strcmp(k, "unix-listen")) {
+	if (!strcmp(k, "unix-unaccepted-data")) {
+		/* fd 9 waits to be accepted by fd 10 and has already sent data. */
 		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		socklen_t len;
 
-		snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "wl-unsupported-%d", (int)getpid());
+		snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "wl-unsupported-l-%d-%ld", (int)getpid(), (long)random());
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
 		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4) < 0)
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, len) < 0 || listen(fd, 4) < 0 || place(fd, 10) < 0)
 			return -1;
-		return place(fd, 9);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, len) < 0 || place(fd, 9) < 0)
+			return -1;
+		return write(9, "pre", 3) == 3 ? 0 : -1;
 	}
 	if (!strcmp(k, "tcp") || !strcmp(k, "udp")) {
 		socklen_t len = sizeof(inet_addr_);
@@ -291,26 +338,40 @@ static void check(const char *k)
 		expect_read(9, "prepost", "pipe");
 		return;
 	}
-	if (!strcmp(k, "socketpair")) {
-		expect_read(9, "pre", "socketpair");
-		if (write(9, "back", 4) != 4)
-			FAILF("socketpair: write: %s", strerror(errno));
-		expect_read(10, "back", "socketpair other end");
+	if (!strcmp(k, "unix-outside")) {
+		char buf[16] = "";
+		size_t got = 0;
+
+		if (write(9, "post", 4) != 4)
+			FAILF("unix-outside: write: %s", strerror(errno));
+		while (got < 7) {
+			ssize_t n = read(9, buf + got, 7 - got);
+
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		if (strcmp(buf, "prepost"))
+			FAILF("unix-outside: the daemon echoed \"%s\", want \"prepost\"", buf);
 		return;
 	}
-	if (!strcmp(k, "unix-listen")) {
-		struct sockaddr_un a = { .sun_family = AF_UNIX };
-		int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), s;
+	if (!strcmp(k, "unix-oob")) {
+		char c = 0;
 
-		snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "wl-unsupported-%d", (int)getpid());
-		if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
-			FAILF("unix-listen: connect: %s", strerror(errno));
-		else if ((s = accept4(9, NULL, NULL, SOCK_CLOEXEC)) < 0)
-			FAILF("unix-listen: accept: %s", strerror(errno));
-		else
-			close(s);
-		if (c >= 0)
-			close(c);
+		if (recv(9, &c, 1, MSG_OOB) != 1 || c != 'x')
+			FAILF("unix-oob: the out-of-band byte is gone (%s)", strerror(errno));
+		expect_read(9, "pre", "unix-oob");
+		return;
+	}
+	if (!strcmp(k, "unix-unaccepted-data")) {
+		int s = accept4(10, NULL, NULL, SOCK_CLOEXEC);
+
+		if (s < 0) {
+			FAILF("unix-unaccepted-data: accept: %s", strerror(errno));
+			return;
+		}
+		expect_read(s, "pre", "unix-unaccepted-data");
+		close(s);
 		return;
 	}
 	if (!strcmp(k, "tcp")) {
@@ -385,8 +446,8 @@ static void check(const char *k)
 }
 
 static const char *kinds[] = {
-	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "fanotify",
-	"userfaultfd", "pidfd", "io_uring", "fifo-deleted", "sysv-shm", "procfile",
+	"none", "pipe-rdwr", "unix-outside", "unix-oob", "unix-unaccepted-data", "tcp", "udp", "epoll-closed",
+	"fanotify", "userfaultfd", "pidfd", "io_uring", "fifo-deleted", "sysv-shm", "procfile",
 	"memfd-hugetlb", "memfd-sealed-map", "deleted-linked", "proc-mem", "proc-write", "proc-shared",
 };
 
