@@ -6,8 +6,8 @@
  *
  * Each input is written to a memfd and read twice:
  *   1. as restore reads it: img_reader_open, model_read, model_validate,
- *      then every Pages record with its data (img_skip_page_data) up to the
- *      trailer;
+ *      the FileData records (model_read_file_data), then every Pages
+ *      record with its data (img_skip_page_data) up to the trailer;
  *   2. with ckpt_info() into /dev/null, as text and, if that succeeds, as
  *      JSON.
  * Any error return is fine. Crashes, sanitizer reports, leaks, timeouts and
@@ -16,7 +16,9 @@
  *     size other than the image's, or its JSON fails where its text did not;
  *   - model_validate() accepted a model that breaks what
  *     docs/image-format.md says of it (check_model);
- *   - ckpt info accepted an image that saves a page twice (check_pages).
+ *   - ckpt info accepted an image that saves a page twice (check_pages);
+ *   - a memfd or unlinked file without a valid object record (check_model,
+ *     file-objects).
  *
  * Two kinds of input:
  *
@@ -60,6 +62,7 @@
 #include "image.h"
 #include "mem.h"
 #include "model.h"
+#include "res/res.h"
 
 #define FUZZ_FLAG_COMPACT 0x80000000u
 /* Page data added to one input: at most 2 MiB, in at most 16 records (each
@@ -192,6 +195,31 @@ static uint64_t zero_pages_hash(uint32_t n)
 	return cache[n];
 }
 
+/* Zero padding to the next page, then n pages of zero data, left as a hole. */
+static void rep_data(struct repair *rp, uint32_t nr_pages)
+{
+	struct image *img = rp->img;
+	size_t pad = PAGE_ALIGN(img->size) - img->size;
+	uint8_t zeros[PAGE_SIZE] = { 0 };
+	struct hole *h;
+
+	rep_put(rp, zeros, pad);
+	h = array_push(&img->holes, &img->nr_holes, &img->cap_holes, sizeof(*h));
+	h->at = img->out.n;
+	h->len = (size_t)nr_pages * PAGE_SIZE;
+	img->size += h->len;
+}
+
+/* Whether a record of nr_pages fits the budget of page data; takes it if so. */
+static bool rep_budget(struct repair *rp, uint32_t nr_pages)
+{
+	if (nr_pages > rp->pages_left || rp->page_records_left == 0)
+		return false;
+	rp->pages_left -= nr_pages;
+	rp->page_records_left--;
+	return true;
+}
+
 /*
  * A Pages record, then its padding and page data, with data_hash set. A
  * record beyond the budget of page data is left out: the image stays valid.
@@ -199,10 +227,8 @@ static uint64_t zero_pages_hash(uint32_t n)
 static bool rep_pages(struct repair *rp, const struct img_frame *f, const uint8_t *payload, size_t len)
 {
 	Ckpt__Pages *pg = ckpt__pages__unpack(NULL, len, payload);
-	struct image *img = rp->img;
-	size_t plen, pad;
+	size_t plen;
 	uint8_t *packed;
-	struct hole *h;
 
 	if (!pg)
 		return false;
@@ -210,12 +236,10 @@ static bool rep_pages(struct repair *rp, const struct img_frame *f, const uint8_
 		ckpt__pages__free_unpacked(pg, NULL);
 		return false;
 	}
-	if (pg->nr_pages > rp->pages_left || rp->page_records_left == 0) {
+	if (!rep_budget(rp, pg->nr_pages)) {
 		ckpt__pages__free_unpacked(pg, NULL);
 		return true;
 	}
-	rp->pages_left -= pg->nr_pages;
-	rp->page_records_left--;
 	pg->data_hash = zero_pages_hash(pg->nr_pages);
 	plen = ckpt__pages__get_packed_size(pg);
 	packed = malloc(plen ? plen : 1);
@@ -223,17 +247,37 @@ static bool rep_pages(struct repair *rp, const struct img_frame *f, const uint8_
 	ckpt__pages__pack(pg, packed);
 	rep_record(rp, f, packed, plen);
 	free(packed);
-	pad = PAGE_ALIGN(img->size) - img->size;
-	{
-		uint8_t zeros[PAGE_SIZE] = { 0 };
-
-		rep_put(rp, zeros, pad);
-	}
-	h = array_push(&img->holes, &img->nr_holes, &img->cap_holes, sizeof(*h));
-	h->at = img->out.n;
-	h->len = (size_t)pg->nr_pages * PAGE_SIZE;
-	img->size += h->len;
+	rep_data(rp, pg->nr_pages);
 	ckpt__pages__free_unpacked(pg, NULL);
+	return true;
+}
+
+/* The same for a FileData record (content of a memfd or unlinked file). */
+static bool rep_file_data(struct repair *rp, const struct img_frame *f, const uint8_t *payload, size_t len)
+{
+	Ckpt__FileData *fd = ckpt__file_data__unpack(NULL, len, payload);
+	size_t plen;
+	uint8_t *packed;
+
+	if (!fd)
+		return false;
+	if (fd->nr_pages == 0 || fd->nr_pages > IMG_MAX_CHUNK_PAGES) {
+		ckpt__file_data__free_unpacked(fd, NULL);
+		return false;
+	}
+	if (!rep_budget(rp, fd->nr_pages)) {
+		ckpt__file_data__free_unpacked(fd, NULL);
+		return true;
+	}
+	fd->data_hash = zero_pages_hash(fd->nr_pages);
+	plen = ckpt__file_data__get_packed_size(fd);
+	packed = malloc(plen ? plen : 1);
+	CHECK(packed, "out of memory");
+	ckpt__file_data__pack(fd, packed);
+	rep_record(rp, f, packed, plen);
+	free(packed);
+	rep_data(rp, fd->nr_pages);
+	ckpt__file_data__free_unpacked(fd, NULL);
 	return true;
 }
 
@@ -319,7 +363,8 @@ static void repair(const uint8_t *data, size_t size, struct image *img)
 			rep_trailer(&rp, &f, payload, f.len);
 			break;
 		}
-		if (f.type != REC_PAGES || !rep_pages(&rp, &f, payload, f.len))
+		if (f.type == REC_FILEDATA ? !rep_file_data(&rp, &f, payload, f.len)
+					   : f.type != REC_PAGES || !rep_pages(&rp, &f, payload, f.len))
 			rep_record(&rp, &f, payload, f.len);
 	}
 	img_put(img, data + p, size - p);
@@ -408,6 +453,19 @@ static void check_model(const struct model *m)
 		CHECK(p && p->state != 1 && model_file(m, m->fds.v[i]->file_id), "accepted pid %u fd %u",
 		      m->fds.v[i]->pid, m->fds.v[i]->fd);
 	}
+	/* memfds and unlinked files: each names an object record of its kind that names itself. */
+	for (size_t i = 0; oracle("file-objects") && i < m->files.n; i++) {
+		const Ckpt__File *f = m->files.v[i], *o;
+
+		if (f->kind != FILE_KIND_MEMFD && f->kind != FILE_KIND_UNLINKED)
+			continue;
+		o = f->has_object_id ? model_file(m, f->object_id) : NULL;
+		CHECK(o && o->kind == f->kind && o->has_object_id && o->object_id == o->id &&
+			      o->size <= FILE_OBJECT_MAX_SIZE && o->path && o->path[0] == '/',
+		      "accepted file %llu of kind %u without a valid object record", (unsigned long long)f->id, f->kind);
+		CHECK(o->kind != FILE_KIND_MEMFD || (o->memfd && strlen(o->memfd->name) <= MEMFD_NAME_MAX),
+		      "accepted memfd %llu without its name", (unsigned long long)o->id);
+	}
 }
 
 /* The pages of an image: no page may be saved twice (issue 4: a repeated
@@ -468,6 +526,8 @@ static int read_plain(struct ckpt_ctx *ctx, int fd, uint64_t *size, struct range
 		e = model_validate(&m, ctx);
 	if (e == 0)
 		check_model(&m);
+	if (e == 0)
+		e = model_read_file_data(&m, &r, ctx, &type, &msg, NULL, NULL);
 	while (e == 0 && type == REC_PAGES) {
 		const Ckpt__Pages *pg = (const Ckpt__Pages *)msg;
 		struct range *rg = array_push(&pages->v, &pages->n, &pages->cap, sizeof(*rg));

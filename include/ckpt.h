@@ -47,6 +47,9 @@ struct ckpt_restore_opts {
 	bool vdso_proxy;        /* reach the vDSO through trampolines even when it
 	                           matches the image's (they are used by themselves
 	                           when it does not) */
+	bool allow_file_changes; /* accept files opened read-only or mapped whose
+	                           size or modification time changed since the
+	                           dump (refused otherwise) */
 };
 
 /* Statistics of the last dump or restore. */

@@ -16,6 +16,8 @@
 #include <time.h>
 
 #include "dump.h"
+#include "res/pty.h"
+#include "res/res.h"
 
 int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields)
 {
@@ -367,7 +369,10 @@ static int write_frozen_part(struct dump *d)
 	WRITE_ALL(d, fds, REC_FD);
 	WRITE_ALL(d, shmems, REC_SHMEM);
 	WRITE_ALL(d, vmas, REC_VMA);
-	r = dump_shared_pages(d);
+	/* memfd and unlinked files: shared with whoever has them, so copied now. */
+	r = dump_file_data(d);
+	if (r == 0)
+		r = dump_shared_pages(d);
 	for (size_t i = 0; r == 0 && i < d->nr_procs; i++)
 		if (!d->procs[i].snap)
 			r = dump_private_pages(d, &d->procs[i]);
@@ -438,7 +443,14 @@ static int collect(struct dump *d)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	r = dump_check_objects(d);
+	if (r < 0)
+		return r;
+	/* Controlling terminals that are ptys of the tree: their masters are all known now. */
+	r = pty_dump_cttys(d->ctx, &d->m);
+	if (r < 0)
+		return r;
+	return res_dump_finish(d->ctx, &d->m);
 }
 
 int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
@@ -509,7 +521,9 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 		close(intr_fd);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	free_procs(&d);
+	dump_close_own_fds(&d);
 	free(d.dfiles);
+	free(d.srcs);
 	model_free(&d.m);
 	return r;
 }

@@ -42,6 +42,13 @@ struct dfile {
 	Ckpt__File *f;
 	pid_t pid;
 	int fd;
+	bool own;                 /* fd is ckpt's copy of a descriptor in flight */
+};
+
+/* Where to read the content of a memfd or unlinked file (its object record). */
+struct dsrc {
+	uint64_t file_id;
+	char path[64];            /* /proc/PID/fd/N, /proc/PID/map_files/A-B, /proc/PID/exe */
 };
 
 struct dump {
@@ -52,6 +59,8 @@ struct dump {
 	size_t nr_procs, cap_procs;
 	struct dfile *dfiles;
 	size_t nr_dfiles, cap_dfiles;
+	struct dsrc *srcs;
+	size_t nr_srcs, cap_srcs;
 	uint64_t next_id;
 	struct img_writer w;
 	sigset_t deferred;        /* signals that end ckpt, held while the tree is ours */
@@ -86,11 +95,17 @@ int dump_sharing(struct dump *d);
 int dump_check_sharing(struct dump *d);
 /* dump_fd.c */
 int dump_fds(struct dump *d, struct dproc *dp);
+/* Closes ckpt's copies of descriptors in flight (dump_extra_fd). */
+void dump_close_own_fds(struct dump *d);
 /* Returns the id of a File record for a path-like object (exe, cwd, mapped file). */
 int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link, uint64_t *id);
 /* The same for a file known by path, already stat()ed. */
 struct stat;
 int dump_named_file(struct dump *d, pid_t pid, const char *path, const struct stat *st, uint64_t *id);
+/* dump_filedata.c: content of memfds and unlinked files. */
+void dump_note_content(struct dump *d, const Ckpt__File *f, const char *src);
+int dump_check_objects(struct dump *d);
+int dump_file_data(struct dump *d);
 
 int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields);
 

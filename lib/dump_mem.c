@@ -144,13 +144,7 @@ static int classify(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *
 	if (!strncmp(name, "/SYSV", 5))
 		return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: SysV shared memory is not supported yet",
 			    dp->pid, (unsigned long long)v->start);
-	if (!strncmp(name, "/memfd:", 7))
-		return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: memfd mapping %s is not supported yet",
-			    dp->pid, (unsigned long long)v->start, name);
-	if (strstr(name, " (deleted)"))
-		return fail(d->ctx, -EOPNOTSUPP,
-			    "pid %d vma 0x%llx: mapping of deleted file %s is not supported yet", dp->pid,
-			    (unsigned long long)v->start, name);
+	/* memfds and unlinked files too: dump_path_file() saves them with their content. */
 	v->kind = CKPT__VMA_KIND__VMA_FILE;
 	v->has_file_id = true;
 	snprintf(link, sizeof(link), "map_files/%llx-%llx", (unsigned long long)v->start, (unsigned long long)v->end);
@@ -265,6 +259,9 @@ static int write_chunk(struct dump *d, uint32_t pid, uint64_t shmem, uint64_t ad
 	return img_write_pages(&d->w, &p, &iov, 1);
 }
 
+/* Below this, a pread of /proc/PID/mem costs less than a system call run in the snapshot. */
+#define SNAP_SPLICE_MIN (64u << 10)
+
 /* Reads len bytes at off of the source into buf. */
 static int src_read(struct dump *d, uint32_t pid, struct mem_src *src, uint64_t off, uint8_t *buf, size_t len)
 {
@@ -274,9 +271,10 @@ static int src_read(struct dump *d, uint32_t pid, struct mem_src *src, uint64_t 
 	/*
 	 * A snapshot shares its pages copy-on-write with the process:
 	 * process_vm_readv would pin them, which makes the kernel copy each
-	 * one first; vmsplice takes them without a copy.
+	 * one first; vmsplice takes them without a copy. /proc/PID/mem does
+	 * not pin either, but copies twice.
 	 */
-	if (src->snap && snap_read(d, src->snap, off, buf, len) == 0)
+	if (src->snap && len >= SNAP_SPLICE_MIN && snap_read(d, src->snap, off, buf, len) == 0)
 		return 0;
 	/*
 	 * process_vm_readv copies once; /proc/PID/mem copies twice but also

@@ -13,6 +13,7 @@ static const char *const rec_names[] = {
 	[REC_HEADER] = "header", [REC_PROCESS] = "process", [REC_THREAD] = "thread",
 	[REC_VMA] = "vma",       [REC_FILE] = "file",       [REC_FD] = "fd",
 	[REC_SHMEM] = "shmem",   [REC_PAGES] = "pages",     [REC_TRAILER] = "trailer",
+	[REC_FILEDATA] = "file data",
 };
 
 static const ProtobufCMessageDescriptor *const rec_desc[] = {
@@ -20,7 +21,7 @@ static const ProtobufCMessageDescriptor *const rec_desc[] = {
 	[REC_THREAD] = &ckpt__thread__descriptor,   [REC_VMA] = &ckpt__vma__descriptor,
 	[REC_FILE] = &ckpt__file__descriptor,       [REC_FD] = &ckpt__fd__descriptor,
 	[REC_SHMEM] = &ckpt__shmem__descriptor,     [REC_PAGES] = &ckpt__pages__descriptor,
-	[REC_TRAILER] = &ckpt__trailer__descriptor,
+	[REC_TRAILER] = &ckpt__trailer__descriptor, [REC_FILEDATA] = &ckpt__file_data__descriptor,
 };
 
 const char *img_rec_name(uint32_t type)
@@ -113,28 +114,34 @@ int img_write_msg(struct img_writer *w, enum img_rec_type type, const ProtobufCM
 	return w_frame(w, type, buf, len);
 }
 
-int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt)
+static uint64_t iov_hash(const struct iovec *iov, int iovcnt, size_t *total)
 {
-	_cleanup_free_ uint8_t *buf = NULL;
 	XXH3_state_t *h = XXH3_createState();
-	size_t len, pad, total = 0;
-	int r;
+	uint64_t hash;
 
 	if (!h)
-		return -ENOMEM;
+		abort(); /* as xcalloc: out of memory */
 	XXH3_64bits_reset(h);
+	*total = 0;
 	for (int i = 0; i < iovcnt; i++) {
 		XXH3_64bits_update(h, iov[i].iov_base, iov[i].iov_len);
-		total += iov[i].iov_len;
+		*total += iov[i].iov_len;
 	}
-	pages->data_hash = XXH3_64bits_digest(h);
+	hash = XXH3_64bits_digest(h);
 	XXH3_freeState(h);
-	if (total != (size_t)pages->nr_pages * PAGE_SIZE)
-		return fail(w->ctx, -EINVAL, "pages record: %zu bytes for %u pages", total, pages->nr_pages);
-	len = protobuf_c_message_get_packed_size(&pages->base);
-	buf = xcalloc(1, len);
-	protobuf_c_message_pack(&pages->base, buf);
-	r = w_frame(w, REC_PAGES, buf, len);
+	return hash;
+}
+
+/* A record, zero padding to the next page boundary, then the data of iov. */
+static int write_with_data(struct img_writer *w, enum img_rec_type type, const ProtobufCMessage *msg,
+			   const struct iovec *iov, int iovcnt)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg), pad;
+	_cleanup_free_ uint8_t *buf = xcalloc(1, len);
+	int r;
+
+	protobuf_c_message_pack(msg, buf);
+	r = w_frame(w, type, buf, len);
 	if (r < 0)
 		return r;
 	pad = PAGE_ALIGN(w->off) - w->off;
@@ -152,6 +159,26 @@ int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec
 		w->off += iov[i].iov_len;
 	}
 	return 0;
+}
+
+int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt)
+{
+	size_t total;
+
+	pages->data_hash = iov_hash(iov, iovcnt, &total);
+	if (total != (size_t)pages->nr_pages * PAGE_SIZE)
+		return fail(w->ctx, -EINVAL, "pages record: %zu bytes for %u pages", total, pages->nr_pages);
+	return write_with_data(w, REC_PAGES, &pages->base, iov, iovcnt);
+}
+
+int img_write_file_data(struct img_writer *w, Ckpt__FileData *fd, const struct iovec *iov, int iovcnt)
+{
+	size_t total;
+
+	fd->data_hash = iov_hash(iov, iovcnt, &total);
+	if (total != (size_t)fd->nr_pages * PAGE_SIZE)
+		return fail(w->ctx, -EINVAL, "file data record: %zu bytes for %u pages", total, fd->nr_pages);
+	return write_with_data(w, REC_FILEDATA, &fd->base, iov, iovcnt);
 }
 
 int img_writer_finish(struct img_writer *w)
@@ -323,12 +350,14 @@ int img_read_next(struct img_reader *r, uint32_t *type, ProtobufCMessage **msg)
 			return e;
 		}
 	}
-	if (f.type == REC_PAGES) {
-		uint32_t nr_pages = ((const Ckpt__Pages *)m)->nr_pages;
+	if (f.type == REC_PAGES || f.type == REC_FILEDATA) {
+		uint32_t nr_pages = f.type == REC_PAGES ? ((const Ckpt__Pages *)m)->nr_pages
+							: ((const Ckpt__FileData *)m)->nr_pages;
 
 		if (nr_pages == 0 || nr_pages > IMG_MAX_CHUNK_PAGES) {
 			protobuf_c_message_free_unpacked(m, NULL);
-			return fail(r->ctx, -EBADMSG, "image damaged: pages record with %u pages", nr_pages);
+			return fail(r->ctx, -EBADMSG, "image damaged: %s record with %u pages", img_rec_name(f.type),
+				    nr_pages);
 		}
 	}
 	*type = f.type;
@@ -351,9 +380,9 @@ static int skip_pad(struct img_reader *r)
 	return 0;
 }
 
-int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst)
+int img_read_data(struct img_reader *r, uint32_t nr_pages, uint64_t hash, void *dst)
 {
-	size_t len = (size_t)p->nr_pages * PAGE_SIZE;
+	size_t len = (size_t)nr_pages * PAGE_SIZE;
 	int e = skip_pad(r);
 
 	if (e < 0)
@@ -361,10 +390,15 @@ int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst)
 	e = r_get(r, dst, len, false);
 	if (e < 0)
 		return e;
-	if (XXH3_64bits(dst, len) != p->data_hash)
+	if (XXH3_64bits(dst, len) != hash)
 		return fail(r->ctx, -EBADMSG, "image damaged: checksum of page data at offset %llu",
 			    (unsigned long long)(r->off - len));
 	return 0;
+}
+
+int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst)
+{
+	return img_read_data(r, p->nr_pages, p->data_hash, dst);
 }
 
 int img_skip_page_data(struct img_reader *r, const Ckpt__Pages *p)

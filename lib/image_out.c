@@ -24,6 +24,7 @@
 
 #define STAGE_CAP (256u << 10)
 #define BATCH 64
+#define OUT_MIN_REF (64u << 10)
 
 /* Everything the thread has not written yet is still queued: stop it. */
 static void out_fail(struct img_out *o, int err, const char *fmt, ...)
@@ -337,7 +338,8 @@ int out_put_page_data(struct img_out *o, const void *p, size_t len)
 	struct out_buf *b = buf_of(o, p);
 	int r;
 
-	if (!b)
+	/* A few pages are cheaper to copy than to write on their own (with O_DIRECT, a disk write each). */
+	if (!b || len < OUT_MIN_REF)
 		return out_put(o, p, len);
 	r = flush_stage(o);
 	if (r < 0)

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "compat.h"
+#include "locks.h"
 #include "mem.h"
 #include "res/res.h"
 #include "restore.h"
@@ -274,10 +275,11 @@ static bool file_needs_map_fd(const struct restore *rs, uint64_t id)
 	return false;
 }
 
-/* A mapped file must be the one that was dumped. */
+/* A mapped file must be the one that was dumped, unless the caller accepts a changed one. */
 static int open_map_fd(struct restore *rs, const Ckpt__File *f)
 {
 	int flags = file_mapped_shared_writable(rs, f->id) ? O_RDWR : O_RDONLY;
+	char user[64], how[96];
 	struct stat st;
 	int fd;
 
@@ -285,50 +287,101 @@ static int open_map_fd(struct restore *rs, const Ckpt__File *f)
 		return fail(rs->ctx, -EBADMSG, "file %llu has no path", (unsigned long long)f->id);
 	fd = open(f->path, flags | O_CLOEXEC);
 	if (fd < 0)
-		return fail(rs->ctx, -errno, "mapped file %s: %s", f->path, strerror(errno));
+		return fail(rs->ctx, -errno, "%s: mapped file %s: %s", file_user(&rs->m, f->id, user, sizeof(user)),
+			    f->path, strerror(errno));
 	/*
 	 * Size and modification time must match: a file changed in place keeps
 	 * its inode, a copy on another machine (with its times kept) does not.
 	 */
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != f->size ||
-	    (f->has_mtime_ns &&
-	     (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec != f->mtime_ns)) {
+	if (fstat(fd, &st) < 0) {
 		close(fd);
-		return fail(rs->ctx, -ESTALE, "mapped file %s changed since the dump (size or modification time differ)",
-			    f->path);
+		return fail(rs->ctx, -errno, "mapped file %s: %s", f->path, strerror(errno));
+	}
+	if (file_changed(f, &st) && !rs->opts->allow_file_changes) {
+		close(fd);
+		return fail(rs->ctx, -ESTALE, "%s: mapped file %s changed since the dump (%s); --allow-file-changes accepts that",
+			    file_user(&rs->m, f->id, user, sizeof(user)), f->path, file_change(f, &st, how, sizeof(how)));
 	}
 	return high_fd(rs, fd);
 }
 
+/* What mappings and an exe of f map: the kind's own fd (a memfd's), or the file reopened by path. */
+static int map_fd(struct restore *rs, const struct res_ops *ops, const Ckpt__File *f, int *out)
+{
+	int fd, r;
+
+	if (ops->map_fd) {
+		r = ops->map_fd(rs->ctx, &rs->rr, f, &fd);
+		if (r < 0)
+			return r;
+		fd = high_fd(rs, fd);
+	} else {
+		fd = open_map_fd(rs, f);
+	}
+	if (fd < 0)
+		return fd;
+	*out = fd;
+	return 0;
+}
+
+static int open_one_file(struct restore *rs, size_t i)
+{
+	const Ckpt__File *f = rs->m.files.v[i];
+	const struct res_ops *ops = res_by_kind(f->kind);
+	int fd, r;
+
+	if (!ops)
+		return fail(rs->ctx, -EBADMSG, "file %llu: unknown kind %u", (unsigned long long)f->id, f->kind);
+	r = ops->open(rs->ctx, &rs->rr, f, &fd);
+	if (r < 0)
+		return r;
+	rs->file_fds[i] = high_fd(rs, fd);
+	if (rs->file_fds[i] < 0)
+		return rs->file_fds[i];
+	r = locks_take_file(rs->ctx, &rs->m, f, rs->file_fds[i]);
+	if (r == 0 && file_needs_map_fd(rs, f->id))
+		r = map_fd(rs, ops, f, &rs->map_fds[i]);
+	return r;
+}
+
+/* Kinds that may need other kinds' Files (descriptors in flight in a socket) come last. */
 static int open_files(struct restore *rs)
 {
-	struct res_restore rr = { .m = &rs->m, .opts = rs->opts, .fd_floor = rs->ctl_lo };
+	struct res_restore *rr = &rs->rr;
 	size_t n = rs->m.files.n;
 	int r = 0;
 
+	rr->ctx = rs->ctx;
+	rr->m = &rs->m;
+	rr->opts = rs->opts;
+	rr->fd_floor = rs->ctl_lo;
 	rs->file_fds = xcalloc(n, sizeof(int));
 	rs->map_fds = xcalloc(n, sizeof(int));
+	rr->file_fds = rs->file_fds;
 	for (size_t i = 0; i < n; i++)
 		rs->file_fds[i] = rs->map_fds[i] = -1;
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const Ckpt__File *f = rs->m.files.v[i];
-		const struct res_ops *ops = res_by_kind(f->kind);
-		int fd;
+	for (int last = 0; last < 2; last++)
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			const struct res_ops *ops = res_by_kind(rs->m.files.v[i]->kind);
 
-		if (!ops) {
-			r = fail(rs->ctx, -EBADMSG, "file %llu: unknown kind %u", (unsigned long long)f->id, f->kind);
-			break;
+			if (!ops || ops->open_last == last)
+				r = open_one_file(rs, i);
 		}
-		r = ops->open(rs->ctx, &rr, f, &fd);
-		if (r < 0)
-			break;
-		rs->file_fds[i] = high_fd(rs, fd);
-		if (rs->file_fds[i] < 0)
-			r = rs->file_fds[i];
-		else if (file_needs_map_fd(rs, f->id) && (rs->map_fds[i] = open_map_fd(rs, f)) < 0)
-			r = rs->map_fds[i];
-	}
-	res_restore_done(&rr);
+	return r;
+}
+
+/*
+ * The content of memfds and unlinked files, which follows the model, goes
+ * into the files made for them before any process exists; then they are
+ * sealed, and the kinds' own fds closed.
+ */
+static int fill_files(struct restore *rs, uint32_t *type, ProtobufCMessage **msg)
+{
+	int r = model_read_file_data(&rs->m, &rs->r, rs->ctx, type, msg, object_put_data, &rs->rr);
+
+	if (r == 0)
+		r = objects_finish(rs->ctx, &rs->rr);
+	res_restore_done(&rs->rr);
 	return r;
 }
 
@@ -577,6 +630,8 @@ static int prepare(struct restore *rs, uint32_t *type, ProtobufCMessage **msg)
 	if (r == 0)
 		r = open_files(rs);
 	if (r == 0)
+		r = fill_files(rs, type, msg);
+	if (r == 0)
 		r = make_shmem(rs);
 	return r;
 }
@@ -593,6 +648,7 @@ static uint64_t own_caps(void)
 
 static void cleanup(struct restore *rs)
 {
+	res_restore_done(&rs->rr);
 	for (size_t i = 0; rs->file_fds && i < rs->m.files.n; i++) {
 		if (rs->file_fds[i] >= 0)
 			close(rs->file_fds[i]);

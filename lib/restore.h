@@ -14,6 +14,7 @@
 
 #include "image.h"
 #include "model.h"
+#include "res/res.h"
 #include "restorer.h"
 #include "vdso.h"
 
@@ -50,6 +51,7 @@ struct restore {
 	int *file_fds;             /* per m.files: the open file description */
 	int *map_fds;              /* per m.files: an fd to mmap, or -1 */
 	int *shmem_fds;            /* per m.shmems */
+	struct res_restore rr;     /* the kinds' objects, while files are made */
 	int report_rd, report_wr, go_fd[2];
 	int ctl_lo;                /* every fd of ours is at or above this */
 	uint64_t own_caps;         /* to know whose credentials must change */
@@ -78,6 +80,9 @@ void make_children(struct restore *rs, struct rproc *rp);
 void join_group(struct restore *rs, const Ckpt__Process *p);
 void check_ids(struct restore *rs, const Ckpt__Process *p);
 void become_zombie(const Ckpt__Process *p) __attribute__((noreturn));
+/* restore_ctty.c: a pty of the tree as controlling terminal (task stage). */
+void ctty_setup(struct restore *rs, const Ckpt__Process *p);
+void ctty_foreground(struct restore *rs, const Ckpt__Process *p);
 /* restore.c: ids of sessions and groups whose leader is not in the image. */
 bool leader_missing(const struct restore *rs, uint32_t id, bool session);
 

@@ -480,6 +480,7 @@ void task_main(struct restore *rs, size_t idx)
 	make_children(rs, rp);
 	join_group(rs, p);
 	check_ids(rs, p);
+	ctty_foreground(rs, p);
 	if (!rp->files_shared)
 		install_fds(rs, rp);
 	attach_fds(rs, rp);

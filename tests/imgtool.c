@@ -7,6 +7,7 @@
  *       one line per record, in file order:
  *         INDEX OFFSET TYPE LEN                     (frame at OFFSET, payload LEN bytes)
  *         INDEX OFFSET 8 LEN DATA_OFFSET NR_PAGES   (a Pages record and its page data)
+ *         INDEX OFFSET 10 LEN DATA_OFFSET NR_PAGES  (a FileData record and its data)
  *       then `tail OFFSET SIZE` (offset of the tail, size of the file)
  *   imgtool set IMG OUT INDEX FIELD VALUE
  *       write IMG to OUT with top-level field FIELD of record INDEX set to
@@ -35,6 +36,7 @@
 #define PAGE 4096u
 #define REC_PAGES 8u
 #define REC_TRAILER 9u
+#define REC_FILEDATA 10u
 #define REC_MAGIC 0x43524b43u
 
 struct frame {
@@ -181,10 +183,11 @@ static void parse(void)
 		pos += sizeof(f) + f.len;
 		if (pos > img_len)
 			die(1, "%s", "truncated payload");
-		if (f.type == REC_PAGES) {
+		if (f.type == REC_PAGES || f.type == REC_FILEDATA) {
 			size_t o, l;
 			uint64_t v;
-			if (find_field(img + r.off + sizeof(f), f.len, 4, &o, &l) != 0)
+			/* nr_pages: field 4 of Pages, 3 of FileData */
+			if (find_field(img + r.off + sizeof(f), f.len, f.type == REC_PAGES ? 4 : 3, &o, &l) != 0)
 				die(1, "%s", "pages record without nr_pages");
 			o += r.off + sizeof(f);
 			if (get_varint(img, o + l, &o, &v) < 0)
@@ -220,7 +223,7 @@ static void reseal(void)
 		f.hash = XXH3_64bits_withSeed(img + r->off + sizeof(f), r->len, f.type);
 		memcpy(img + r->off, &f, sizeof(f));
 		XXH3_64bits_update(h, img + r->off, sizeof(f) + r->len);
-		if (r->type == REC_PAGES) {
+		if (r->type == REC_PAGES || r->type == REC_FILEDATA) {
 			size_t end = r->off + sizeof(f) + r->len;
 			XXH3_64bits_update(h, img + end, r->data_off - end);
 		}
@@ -274,7 +277,7 @@ int main(int argc, char **argv)
 		parse();
 		for (size_t i = 0; i < nr_recs; i++) {
 			printf("%zu %zu %u %zu", i, recs[i].off, recs[i].type, recs[i].len);
-			if (recs[i].type == REC_PAGES)
+			if (recs[i].type == REC_PAGES || recs[i].type == REC_FILEDATA)
 				printf(" %zu %zu", recs[i].data_off, recs[i].nr_pages);
 			printf("\n");
 		}

@@ -3,7 +3,7 @@
  * The ckpt command: a thin layer over libckpt (include/ckpt.h).
  *
  *   ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job]
- *   ckpt restore -i FILE|- [--detach] [--shell-job] [--pid-wait-ms N]
+ *   ckpt restore -i FILE|- [--detach] [--shell-job] [--pid-wait-ms N] [--allow-file-changes]
  *   ckpt info -i FILE|- [--json]
  *
  * Exit status: 0 success, 1 the operation failed, 2 usage error; restore
@@ -40,6 +40,7 @@ enum {
 	OPT_VDSO_PROXY,
 	OPT_JSON,
 	OPT_NO_SYNC,
+	OPT_ALLOW_FILE_CHANGES,
 };
 
 #define COMMON_SHORT ":vh"
@@ -106,7 +107,8 @@ static const char dump_help[] =
 	"\n" EXIT_HELP;
 
 static const char restore_help[] =
-	"Usage: ckpt restore -i FILE|- [--detach] [--shell-job] [--pid-wait-ms N] [-v] [--log-file FILE]\n"
+	"Usage: ckpt restore -i FILE|- [--detach] [--shell-job] [--pid-wait-ms N] [--allow-file-changes]\n"
+	"                    [-v] [--log-file FILE]\n"
 	"Start the process tree of an image again, with the same pids.\n"
 	"\n"
 	"  -i, --input FILE      read the image from FILE; - reads stdin, which may be a pipe\n"
@@ -116,7 +118,10 @@ static const char restore_help[] =
 	"                        0 does not wait)\n"
 	"      --vdso-proxy      reach this kernel's vDSO through jumps at the old vDSO's\n"
 	"                        place even if both are alike (done by itself when they\n"
-	"                        differ; this forces it, for testing)\n" COMMON_HELP
+	"                        differ; this forces it, for testing)\n"
+	"      --allow-file-changes  accept files opened read-only or mapped whose size or\n"
+	"                        modification time changed since the dump (refused\n"
+	"                        otherwise, naming the file)\n" COMMON_HELP
 	"\n"
 	"Without --detach, ckpt waits for the restored root and exits with its\n"
 	"status: its exit code, or 128+N if signal N killed it.\n"
@@ -500,6 +505,9 @@ static int restore_opt(struct cmd *c, void *p, int opt)
 	case OPT_VDSO_PROXY:
 		a->o.vdso_proxy = true;
 		return PROCEED;
+	case OPT_ALLOW_FILE_CHANGES:
+		a->o.allow_file_changes = true;
+		return PROCEED;
 	}
 	return usage_error(c, "unexpected option");
 }
@@ -550,6 +558,7 @@ static int cmd_restore(int argc, char **argv)
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
 		{ "pid-wait-ms", required_argument, NULL, OPT_PID_WAIT },
 		{ "vdso-proxy", no_argument, NULL, OPT_VDSO_PROXY },
+		{ "allow-file-changes", no_argument, NULL, OPT_ALLOW_FILE_CHANGES },
 		COMMON_LONG,
 		{ NULL, 0, NULL, 0 },
 	};

@@ -44,18 +44,6 @@
 #define TICKS_MAX (1ULL << 62)
 #define TFD_FLAGS (TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET)
 
-int res_fd_copy(const struct fd_desc *fd)
-{
-	/* A process whose leader has exited keeps its fds in its other threads. */
-	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, fd->tid, fd->tid == fd->pid ? 0 : PIDFD_THREAD);
-	int copy;
-
-	if (pidfd < 0)
-		return -errno;
-	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd->fd, 0);
-	return copy < 0 ? -errno : copy;
-}
-
 static bool timerfd_match(const struct fd_desc *fd)
 {
 	return !strcmp(fd->link, "anon_inode:[timerfd]");
