@@ -115,4 +115,4 @@ other_writer_refused || fail "another writer is not refused after dump --leave-r
 finish_and_check "after dump --leave-running"
 # Reported last, so that the rest is checked as well.
 [ $locks_ok = 1 ] || fail "the data came through, but the restored sqlite3 lost its POSIX locks on the database" \
-	"(ckpt does not restore file locks): another writer could have rolled its transaction back"
+	"(another writer could have rolled its transaction back)"
