@@ -33,6 +33,9 @@ struct ckpt_dump_opts {
 	int out_fd;             /* image is written here; a pipe works */
 	bool leave_running;     /* resume the tree instead of killing it */
 	bool shell_job;         /* allow the caller's terminal as std fds */
+	bool tcp_established;   /* save established TCP connections (TCP_REPAIR);
+	                           their traffic is blocked until they are restored */
+	bool tcp_close;         /* save them as dropped: they come back closed */
 };
 
 struct ckpt_restore_opts {

@@ -452,6 +452,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	ctx->stats.threads = (unsigned)d.m.threads.n;
 	ctx->stats.image_bytes = d.w.off;
 	/* Only a complete, synced image lets the tree die. */
+	dump_fds_end(&d, r == 0 && !opts->leave_running);
 	release_tree(&d, r == 0 && !opts->leave_running);
 	ctx->stats.frozen_ns = now_ns() - t_frozen;
 	ctx->stats.total_ns = now_ns() - t0;

@@ -58,6 +58,8 @@ int dump_vmas(struct dump *d, struct dproc *dp);
 int dump_pages(struct dump *d);
 /* dump_fd.c */
 int dump_fds(struct dump *d, struct dproc *dp);
+/* Lets each kind finish with what it dumped (dump_end); killed: the tree is killed next. */
+void dump_fds_end(struct dump *d, bool killed);
 /* Returns the id of a File record for a path-like object (exe, cwd, mapped file). */
 int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link, uint64_t *id);
 /* The same for a file known by path, already stat()ed. */

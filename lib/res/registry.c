@@ -10,6 +10,7 @@ static const struct res_ops *const kinds[] = {
 	&res_eventfd,
 	&res_epoll,
 	&res_fifo,
+	&res_inet,
 };
 
 const struct res_ops *res_by_kind(uint32_t kind)

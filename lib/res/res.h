@@ -21,6 +21,7 @@ enum file_kind {
 	FILE_KIND_EVENTFD = 5,
 	FILE_KIND_EPOLL = 6,
 	FILE_KIND_FIFO = 7,   /* a named pipe, reopened by path, with its data */
+	FILE_KIND_INET = 17,  /* a TCP or UDP socket over IPv4 or IPv6 */
 };
 
 /*
@@ -73,6 +74,21 @@ struct res_ops {
 	 * -errno with a message in msg.
 	 */
 	int (*attach)(const Ckpt__File *f, uint32_t pid, int fd, char *msg, size_t msglen);
+	/*
+	 * Optional, for every description the kind dumped, once the image is
+	 * written or the dump failed, while the tree is still stopped: killed
+	 * says the tree is about to be killed after a complete image; if not,
+	 * it goes on and the kind gives back what its dump changed (TCP repair
+	 * mode). pid and fd name the description in a process of the tree.
+	 */
+	void (*dump_end)(struct ckpt_ctx *ctx, const Ckpt__File *f, pid_t pid, int fd, bool killed);
+	/*
+	 * Optional, run by the coordinator on its own descriptor of the file
+	 * once every process is restored, before any of them runs: state that
+	 * must not be live while the tree is built (TCP repair mode). Returns
+	 * 0 or -errno with the message in ctx.
+	 */
+	int (*finish)(struct ckpt_ctx *ctx, const Ckpt__File *f, int fd);
 };
 
 const struct res_ops *res_by_kind(uint32_t kind);
@@ -88,6 +104,7 @@ extern const struct res_ops res_pipe;
 extern const struct res_ops res_eventfd;
 extern const struct res_ops res_epoll;
 extern const struct res_ops res_fifo;
+extern const struct res_ops res_inet;
 
 /* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);
