@@ -134,8 +134,7 @@ const char *inet_conn_str(const struct inet_conn *c, char *buf, size_t len)
 	return buf;
 }
 
-/* The socket's own addresses, as the record keeps them: unset when not bound or connected. */
-static void save_addr(struct arena *ar, const union inet_sa *a, ProtobufCBinaryData *addr, uint32_t *port,
+void inet_save_addr(struct arena *ar, const union inet_sa *a, ProtobufCBinaryData *addr, uint32_t *port,
 		      protobuf_c_boolean *has_port, uint32_t *scope, protobuf_c_boolean *has_scope)
 {
 	const void *raw = a->sa.sa_family == AF_INET ? (const void *)&a->v4.sin_addr : (const void *)&a->v6.sin6_addr;
@@ -169,11 +168,11 @@ static int read_addrs(int sk, Ckpt__InetSock *s, struct arena *ar)
 	if (getsockname(sk, &a.sa, &len) < 0)
 		return -errno;
 	if (!is_any(&a))
-		save_addr(ar, &a, &s->src_addr, &s->src_port, &s->has_src_port, &s->scope_id, &s->has_scope_id);
+		inet_save_addr(ar, &a, &s->src_addr, &s->src_port, &s->has_src_port, &s->scope_id, &s->has_scope_id);
 	s->has_src_addr = s->has_src_port;
 	len = sizeof(a);
 	if (getpeername(sk, &a.sa, &len) == 0) {
-		save_addr(ar, &a, &s->dst_addr, &s->dst_port, &s->has_dst_port, &s->scope_id, &s->has_scope_id);
+		inet_save_addr(ar, &a, &s->dst_addr, &s->dst_port, &s->has_dst_port, &s->scope_id, &s->has_scope_id);
 		s->has_dst_addr = true;
 	} else if (errno != ENOTCONN) {
 		return -errno;
@@ -294,6 +293,15 @@ static int dump_opts(struct ckpt_ctx *ctx, const struct fd_desc *fd, int sk, Ckp
 	bool conn = s->has_dst_addr;
 	size_t n = 0;
 
+	/* TCP shows the program's TCP_MAXSEG and TCP_WINDOW_CLAMP only while closed or listening. */
+	if (s->protocol == IPPROTO_TCP) {
+		struct tcp_info ti = { 0 };
+		socklen_t len = sizeof(ti);
+
+		getsockopt(sk, IPPROTO_TCP, TCP_INFO, &ti, &len);
+		conn = ti.tcpi_state != TCP_CLOSE && ti.tcpi_state != TCP_LISTEN;
+	}
+
 	if (fresh < 0)
 		return fail(ctx, -errno, "pid %d fd %d: a socket to compare options with: %s", fd->pid, fd->fd,
 			    strerror(errno));
@@ -404,7 +412,7 @@ static int udp_peek_queue(struct ckpt_ctx *ctx, const struct fd_desc *fd, int sk
 		}
 		d = arena_alloc(ar, sizeof(*d));
 		ckpt__inet_dgram__init(d);
-		save_addr(ar, &from, &d->addr, &d->port, &(protobuf_c_boolean){ 0 }, &(uint32_t){ 0 },
+		inet_save_addr(ar, &from, &d->addr, &d->port, &(protobuf_c_boolean){ 0 }, &(uint32_t){ 0 },
 			  &(protobuf_c_boolean){ 0 });
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 			const void *dst = NULL;

@@ -41,6 +41,9 @@ const char *inet_conn_str(const struct inet_conn *c, char *buf, size_t len);
 int inet_conn_of(const Ckpt__InetSock *s, struct inet_conn *c);
 /* The local (peer false) or remote end of a socket record as a sockaddr. */
 socklen_t inet_sockaddr(const Ckpt__InetSock *s, bool peer, union inet_sa *a);
+/* Keeps an address in the record's form. */
+void inet_save_addr(struct arena *ar, const union inet_sa *a, ProtobufCBinaryData *addr, uint32_t *port,
+		    protobuf_c_boolean *has_port, uint32_t *scope, protobuf_c_boolean *has_scope);
 /* A descriptor of fd in pid (a tid whose leader is gone works too): the same socket. */
 int sock_take(pid_t pid, int fd);
 /* Applies the options of the record whose level and name pass want(). */
@@ -61,6 +64,9 @@ int tcp_finish(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk);
  * those of that connection); returns how many, or -errno.
  */
 int inet_drop_timewait(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, const struct inet_conn *c);
+
+/* inet_diag.c: the peer of the TCP socket of inode ino, local port sport, in state (SYN-SENT). */
+int inet_diag_peer(int family, uint32_t state, uint16_t sport, uint64_t ino, union inet_sa *peer);
 
 /* netlock.c: drops the packets of a connection (lock) or lets them pass again; who prefixes messages. */
 int netlock(struct ckpt_ctx *ctx, const char *who, const struct inet_conn *c, bool lock);

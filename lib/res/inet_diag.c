@@ -100,3 +100,42 @@ int inet_drop_timewait(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, const stru
 			total);
 	return total;
 }
+
+int inet_diag_peer(int family, uint32_t state, uint16_t sport, uint64_t ino, union inet_sa *peer)
+{
+	_cleanup_close_ int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	struct inet_diag_req_v2 req = { .sdiag_family = (uint8_t)family, .sdiag_protocol = IPPROTO_TCP,
+					.idiag_states = 1u << state };
+	char buf[16384] __attribute__((aligned(8)));
+	int r = nl < 0 ? -errno : diag_send(nl, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, &req), found = -ENOENT;
+
+	for (bool done = false; r == 0 && !done;) {
+		ssize_t len = recv(nl, buf, sizeof(buf), 0);
+
+		if (len < 0)
+			return -errno;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+			const struct inet_diag_msg *d = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			if (d->idiag_inode != ino || ntohs(d->id.idiag_sport) != sport)
+				continue;
+			memset(peer, 0, sizeof(*peer));
+			if (family == AF_INET) {
+				peer->v4.sin_family = AF_INET;
+				peer->v4.sin_port = d->id.idiag_dport;
+				memcpy(&peer->v4.sin_addr, d->id.idiag_dst, 4);
+			} else {
+				peer->v6.sin6_family = AF_INET6;
+				peer->v6.sin6_port = d->id.idiag_dport;
+				peer->v6.sin6_scope_id = d->id.idiag_if;
+				memcpy(&peer->v6.sin6_addr, d->id.idiag_dst, 16);
+			}
+			found = 0;
+		}
+	}
+	return r < 0 ? r : found;
+}

@@ -229,7 +229,20 @@ int tcp_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, const stru
 		s->backlog = ti.tcpi_sacked;
 		return 0;
 	}
-	if (s->state == TCP_CLOSE || s->state == TCP_SYN_SENT)
+	if (s->state == TCP_SYN_SENT) {
+		union inet_sa peer;
+
+		/* getpeername() does not tell it yet; sock_diag does. */
+		r = inet_diag_peer((int)s->family, TCP_SYN_SENT, (uint16_t)s->src_port, fd->st.st_ino, &peer);
+		if (r < 0)
+			return fail(ctx, r, "pid %d fd %d: TCP socket connecting from port %u: where to: %s", fd->pid,
+				    fd->fd, s->src_port, strerror(-r));
+		inet_save_addr(&m->arena, &peer, &s->dst_addr, &s->dst_port, &s->has_dst_port, &s->scope_id,
+			       &s->has_scope_id);
+		s->has_dst_addr = true;
+		return 0;
+	}
+	if (s->state == TCP_CLOSE)
 		return 0;
 	if (!is_conn(s->state) || inet_conn_of(s, &c) < 0)
 		return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: TCP socket %s is not supported", fd->pid, fd->fd,
@@ -413,13 +426,12 @@ static int wait_state(struct ckpt_ctx *ctx, int sk, uint32_t state)
  * mode and the lock are off, as new data, so it goes out at once (written
  * in repair mode it would count as sent, and wait for a retransmission
  * timer that may have backed off while the lock held); a FIN not sent yet
- * follows it. In CLOSING, the FIN must be in place before the peer's: all
- * of it is put back as sent.
+ * follows it, and in CLOSING the peer's FIN, which must come after it.
  */
 struct sendq {
 	size_t sent;     /* bytes of send_queue to put back as sent */
-	bool fin_now;    /* the FIN goes in repair mode, as sent */
-	bool fin_late;   /* the FIN follows the unsent data */
+	bool fin_now;    /* the FIN was sent: back in repair mode, as sent */
+	bool fin_late;   /* the FIN was not sent: it follows the unsent data */
 };
 
 static struct sendq split_sendq(const Ckpt__InetSock *s)
@@ -427,45 +439,62 @@ static struct sendq split_sendq(const Ckpt__InetSock *s)
 	const Ckpt__TcpConn *t = s->tcp;
 	bool fin = fin_out(s->state), fin_unsent = fin && s->state != TCP_FIN_WAIT2 && t->notsent > 0;
 	size_t unsent = t->notsent - fin_unsent;
-	struct sendq q = { .sent = t->send_queue.len - unsent, .fin_now = fin && !fin_unsent };
+	struct sendq q = { .sent = t->send_queue.len - unsent, .fin_now = fin && !fin_unsent, .fin_late = fin_unsent };
 
-	if (s->state == TCP_CLOSING) {
-		q.sent = t->send_queue.len;
-		q.fin_now = true;
-	}
-	q.fin_late = fin && !q.fin_now;
 	return q;
 }
 
-/* The FINs of a half-closed connection, in repair mode, in the order they came. */
-static int half_close(struct ckpt_ctx *ctx, int sk, const Ckpt__InetSock *s, const struct inet_conn *c, uint32_t snd_una)
+/* The sequence number the peer acknowledged last: where the send queue starts. */
+static uint32_t snd_una_of(const Ckpt__InetSock *s)
 {
-	const Ckpt__TcpConn *t = s->tcp;
-	struct sendq q = split_sendq(s);
-	int r = 0;
-
-	/* LAST-ACK: the peer's FIN came first (and is CLOSE-WAIT until a late FIN follows). */
-	if (s->state == TCP_LAST_ACK && (r = peer_segment(ctx, c, t, t->rcv_seq - 1, snd_una, true)) == 0)
-		r = wait_state(ctx, sk, TCP_CLOSE_WAIT);
-	if (r == 0 && q.fin_now &&
-	    (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 || shutdown(sk, SHUT_WR) < 0))
-		return fail(ctx, -errno, "TCP socket: its FIN: %s", strerror(errno));
-	/* FIN-WAIT-2: the peer acknowledged the FIN. */
-	if (r == 0 && s->state == TCP_FIN_WAIT2 && (r = peer_segment(ctx, c, t, t->rcv_seq, t->snd_seq, false)) == 0)
-		r = wait_state(ctx, sk, TCP_FIN_WAIT2);
-	if (r == 0 && (s->state == TCP_CLOSE_WAIT || s->state == TCP_CLOSING) &&
-	    (r = peer_segment(ctx, c, t, t->rcv_seq - 1, snd_una, true)) == 0)
-		r = wait_state(ctx, sk, s->state);
-	return r;
+	return s->tcp->snd_seq - fin_out(s->state) - (uint32_t)s->tcp->send_queue.len;
 }
 
+/* The peer's FIN, before which it had sent everything up to rcv_seq. */
+static int peer_fin(struct ckpt_ctx *ctx, int sk, const Ckpt__InetSock *s, const struct inet_conn *c, uint32_t state)
+{
+	int r = peer_segment(ctx, c, s->tcp, s->tcp->rcv_seq - 1, snd_una_of(s), true);
+
+	return r < 0 ? r : wait_state(ctx, sk, state);
+}
+
+/*
+ * connect() sizes the segments it sends from TCP_MAXSEG, and neither
+ * TCP_REPAIR_OPTIONS nor TCP_REPAIR_WINDOW later size them again: the size
+ * the original had goes in first. That is the agreed size, but no more
+ * than half the largest window the peer offered (a segment larger than the
+ * window would only go out in zero-window probes), nor than TCP_MAXSEG
+ * takes (loopback's agreed size is larger); the timestamp option comes
+ * off it.
+ */
+static uint32_t seg_size(const Ckpt__TcpConn *t)
+{
+	uint32_t ts = t->opts & TCPI_OPT_TIMESTAMPS ? 12 : 0, size = t->mss;
+	uint32_t half = t->max_window > 1220 ? t->max_window / 2 : t->max_window;
+
+	if (half && half + ts < size)
+		size = half + ts;
+	if (size < 88)
+		size = 88;
+	return size > TCP_MAXSEG_MAX ? TCP_MAXSEG_MAX : size;
+}
+
+/*
+ * The connection is rebuilt in two steps. In open(), behind the lock, in
+ * repair mode: everything but its send queue, and the FIN the peer sent
+ * first (CLOSE-WAIT, LAST-ACK). In finish(), once the lock is lifted, still
+ * in repair mode: what of the send queue was sent, the FIN if it was sent,
+ * and what came after it from the peer (the acknowledgement of FIN-WAIT-2,
+ * the FIN of CLOSING); their retransmission timer so starts now, not during
+ * the restore, where it would back off against the lock. Then, out of
+ * repair mode, what was never sent, and the FIN if it was not sent either.
+ */
 static int repair_conn(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk, const struct inet_conn *c)
 {
 	const Ckpt__TcpConn *t = s->tcp;
-	uint32_t snd_una = t->snd_seq - fin_out(s->state) - (uint32_t)t->send_queue.len;
+	uint32_t snd_una = snd_una_of(s);
 	uint32_t rcv_start = t->rcv_seq - fin_in(s->state) - (uint32_t)t->recv_queue.len;
 	struct tcp_repair_opt o[4] = { { TCPOPT_MAXSEG, t->mss } };
-	struct tcp_repair_window w = { t->snd_wl1, t->snd_wnd, t->max_window, t->rcv_wnd, t->rcv_wup };
 	union inet_sa a;
 	socklen_t len;
 	int n = 1, r;
@@ -481,12 +510,8 @@ static int repair_conn(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk, co
 	len = inet_sockaddr(s, false, &a);
 	if (bind(sk, &a.sa, len) < 0)
 		return fail(ctx, -errno, "TCP socket: bind to port %u: %s", s->src_port, strerror(errno));
-	/*
-	 * connect() sizes its segments from TCP_MAXSEG, and TCP_REPAIR_OPTIONS
-	 * later does not size them again: the agreed size goes in first (as
-	 * much of it as TCP_MAXSEG takes; loopback's is larger).
-	 */
-	if (set_int(sk, IPPROTO_TCP, TCP_MAXSEG, (int)(t->mss > TCP_MAXSEG_MAX ? TCP_MAXSEG_MAX : t->mss)) < 0)
+	r = set_int(sk, IPPROTO_TCP, TCP_MAXSEG, (int)seg_size(t));
+	if (r < 0)
 		return fail(ctx, -errno, "TCP socket: segment size %u: %s", t->mss, strerror(errno));
 	len = inet_sockaddr(s, true, &a);
 	r = connect(sk, &a.sa, len) < 0 ? -errno : 0;
@@ -508,25 +533,87 @@ static int repair_conn(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk, co
 		return fail(ctx, -errno, "TCP socket: TCP_TIMESTAMP: %s", strerror(errno));
 	r = fill_queue(ctx, sk, TCP_RECV_QUEUE, t->recv_queue.data, t->recv_queue.len);
 	if (r == 0)
-		r = fill_queue(ctx, sk, TCP_SEND_QUEUE, t->send_queue.data, split_sendq(s).sent);
-	if (r == 0)
 		r = inet_apply_opts(ctx, s, sk, is_buf);
-	if (r == 0)
-		r = half_close(ctx, sk, s, c, snd_una);
+	/* LAST-ACK is CLOSE-WAIT until its own FIN follows. */
+	if (r == 0 && (s->state == TCP_CLOSE_WAIT || s->state == TCP_LAST_ACK))
+		r = peer_fin(ctx, sk, s, c, TCP_CLOSE_WAIT);
 	if (r < 0)
 		return r;
-	if (setsockopt(sk, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
-		return fail(ctx, -errno, "TCP socket: TCP_REPAIR_WINDOW: %s", strerror(errno));
 	set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
 	if ((s->shutdown & 1) && shutdown(sk, SHUT_RD) < 0)
 		return fail(ctx, -errno, "TCP socket: shutdown: %s", strerror(errno));
 	return 0;
 }
 
+/* The sent part of the send queue and what followed it, still in repair mode. */
+static int repair_send(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk, const struct inet_conn *c)
+{
+	const Ckpt__TcpConn *t = s->tcp;
+	struct sendq q = split_sendq(s);
+	struct tcp_repair_window w = { t->snd_wl1, t->snd_wnd, t->max_window, t->rcv_wnd, t->rcv_wup };
+	int r = fill_queue(ctx, sk, TCP_SEND_QUEUE, t->send_queue.data, q.sent);
+
+	if (r == 0 && q.fin_now &&
+	    (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 || shutdown(sk, SHUT_WR) < 0))
+		return fail(ctx, -errno, "TCP socket: its FIN: %s", strerror(errno));
+	/* FIN-WAIT-2: the peer acknowledged the FIN. */
+	if (r == 0 && s->state == TCP_FIN_WAIT2 && (r = peer_segment(ctx, c, t, t->rcv_seq, t->snd_seq, false)) == 0)
+		r = wait_state(ctx, sk, TCP_FIN_WAIT2);
+	if (r == 0 && s->state == TCP_CLOSING && q.fin_now)
+		r = peer_fin(ctx, sk, s, c, TCP_CLOSING);
+	if (r < 0)
+		return r;
+	/* A CLOSING connection whose FIN waits for its data gets the peer's FIN later: not past it yet. */
+	if (s->state == TCP_CLOSING && q.fin_late && w.rcv_wup == t->rcv_seq)
+		w.rcv_wup--;
+	if (setsockopt(sk, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
+		return fail(ctx, -errno, "TCP socket: TCP_REPAIR_WINDOW: %s", strerror(errno));
+	set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
+	return 0;
+}
+
+/* Out of repair mode: what was never sent, and the FIN if it was not sent either. */
+static int send_rest(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk, const struct inet_conn *c)
+{
+	const Ckpt__TcpConn *t = s->tcp;
+	struct sendq q = split_sendq(s);
+	int want = (int)(2 * (t->send_queue.len - q.sent) + (1u << 20));
+	size_t off = q.sent;
+
+	if (off < t->send_queue.len)
+		setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want));
+	while (off < t->send_queue.len) {
+		ssize_t n = send(sk, t->send_queue.data + off, t->send_queue.len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return fail(ctx, n < 0 ? -errno : -EIO, "TCP socket: sending %zu queued bytes: %s",
+				    t->send_queue.len - off, n < 0 ? strerror(errno) : "nothing taken");
+		off += (size_t)n;
+	}
+	if (q.fin_late && shutdown(sk, SHUT_WR) < 0)
+		return fail(ctx, -errno, "TCP socket: its FIN: %s", strerror(errno));
+	if (q.fin_late && s->state == TCP_CLOSING) {
+		int r = peer_fin(ctx, sk, s, c, TCP_CLOSING);
+
+		if (r < 0)
+			return r;
+	}
+	return inet_apply_opts(ctx, s, sk, is_buf);
+}
+
+/* Names the connection in the message of a failure: r. */
+static int conn_failed(struct ckpt_ctx *ctx, const struct inet_conn *c, int r)
+{
+	char msg[sizeof(ctx->err)], what[160];
+
+	snprintf(msg, sizeof(msg), "%s", ckpt_error(ctx));
+	ctx->err[0] = 0;
+	return fail(ctx, r, "TCP connection %s: %s", inet_conn_str(c, what, sizeof(what)), msg);
+}
+
 int tcp_open(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk)
 {
 	struct inet_conn c;
-	char what[160];
 	int r;
 
 	if (s->state == TCP_LISTEN)
@@ -538,54 +625,25 @@ int tcp_open(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk)
 	if (inet_conn_of(s, &c) < 0)
 		return fail(ctx, -EBADMSG, "image damaged: TCP connection without its addresses");
 	r = netlock(ctx, "", &c, true);
-	if (r == 0)
-		r = repair_conn(ctx, s, sk, &c);
-	if (r < 0) {
-		char msg[sizeof(ctx->err)];
-
-		/* Name the connection in the message. */
-		snprintf(msg, sizeof(msg), "%s", ckpt_error(ctx));
-		ctx->err[0] = 0;
-		return fail(ctx, r, "TCP connection %s: %s", inet_conn_str(&c, what, sizeof(what)), msg);
-	}
-	return 0;
+	if (r == 0 && (r = repair_conn(ctx, s, sk, &c)) < 0)
+		return conn_failed(ctx, &c, r);
+	return r;
 }
 
 int tcp_finish(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk)
 {
-	const Ckpt__TcpConn *t = s->tcp;
 	struct inet_conn c;
-	struct sendq q;
-	size_t off;
-	char what[160];
-	int want, r;
+	int r;
 
-	if (!t || inet_conn_of(s, &c) < 0)
+	if (!s->tcp || inet_conn_of(s, &c) < 0)
 		return 0;
-	/*
-	 * The lock goes first, so that the window probe repair mode sends as
-	 * it ends gets through: the peer answers with where it stands.
-	 */
 	r = netlock(ctx, "", &c, false);
-	if (r < 0)
-		return r;
-	repair_off(sk, s, TCP_REPAIR_OFF);
-	q = split_sendq(s);
-	off = q.sent;
-	want = (int)(2 * (t->send_queue.len - off) + (1u << 20));
-	if (off < t->send_queue.len)
-		setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want));
-	while (off < t->send_queue.len) {
-		ssize_t n = send(sk, t->send_queue.data + off, t->send_queue.len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n <= 0)
-			return fail(ctx, n < 0 ? -errno : -EIO, "TCP connection %s: sending its %zu queued bytes: %s",
-				    inet_conn_str(&c, what, sizeof(what)), t->send_queue.len - off,
-				    n < 0 ? strerror(errno) : "nothing taken");
-		off += (size_t)n;
-	}
-	if (q.fin_late && shutdown(sk, SHUT_WR) < 0)
-		return fail(ctx, -errno, "TCP connection %s: its FIN: %s", inet_conn_str(&c, what, sizeof(what)),
-			    strerror(errno));
-	return inet_apply_opts(ctx, s, sk, is_buf);
+	if (r == 0)
+		r = repair_send(ctx, s, sk, &c);
+	/* Its window probe goes through now: the peer answers with where it stands. */
+	if (r == 0)
+		repair_off(sk, s, TCP_REPAIR_OFF);
+	if (r == 0)
+		r = send_rest(ctx, s, sk, &c);
+	return r < 0 ? conn_failed(ctx, &c, r) : 0;
 }

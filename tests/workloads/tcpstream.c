@@ -338,6 +338,8 @@ int main(int argc, char **argv)
 		return pair_main(argv[4]);
 	if (argc == 6 && !strcmp(argv[3], "server"))
 		return server_main(argv[4], atoi(argv[5]));
+	if (argc == 3)
+		return pair_main("127.0.0.1");
 	fprintf(stderr, "usage: tcpstream READY RESULT pair ADDR | server ADDR PORT\n");
 	return 2;
 }
