@@ -474,8 +474,9 @@ netns_enter() {
 		export CKPT_NETNS_OF=$TEST
 		exec unshare --net -- "$BASH" -c 'source "$1"; source "$2"' "$TEST" "$ROOT/tests/lib.sh" "$script"
 	fi
-	ip link set lo up || fail "netns: cannot bring lo up"
+	# Multicast first: bringing lo up then adds its multicast routes.
 	ip link set lo multicast on || fail "netns: cannot turn on multicast on lo"
+	ip link set lo up || fail "netns: cannot bring lo up"
 }
 
 netns_peer() {

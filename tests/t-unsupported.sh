@@ -27,7 +27,10 @@ for kind in $("$BIN/unsupported" --list); do
 		p="pid $PID fd 9"
 		case $kind in
 		pipe-rdwr) pat="$p: a pipe opened for reading and writing is not supported yet" ;;
-		socketpair | unix-listen | tcp | udp) pat="$p: socket is not supported yet" ;;
+		socketpair | unix-listen) pat="$p: socket is not supported yet" ;;
+		raw) pat="$p: raw IPv4 socket of protocol 1 is not supported \(only TCP and UDP are\)" ;;
+		packet) pat="$p: packet socket \(type 3, protocol [0-9]+\) is not supported" ;;
+		netlink) pat="$p: netlink socket \(type 3, protocol 0\) is not supported" ;;
 		epoll-closed) pat="$p: epoll watches a file added as fd 10 that is no longer open there; not supported yet" ;;
 		signalfd | timerfd | inotify | fanotify | userfaultfd | pidfd | io_uring)
 			pat="$p: $kind is not supported yet" ;;

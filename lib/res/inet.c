@@ -443,16 +443,181 @@ static int udp_peek_queue(struct ckpt_ctx *ctx, const struct fd_desc *fd, int sk
 	return r;
 }
 
+/* ---- multicast memberships ---- */
+
+#define MCAST_MAX_SOURCES 64
+
+/*
+ * A socket's memberships cannot be listed, but each can be asked for:
+ * MCAST_MSFILTER answers for a group and interface the socket joined, with
+ * its source filter, and fails for any other. The groups joined on the
+ * machine's interfaces, /proc/net/igmp and igmp6, are the ones to ask for.
+ */
+static int mcast_probe(int sk, const Ckpt__InetSock *s, uint32_t ifindex, const uint8_t *group,
+		       Ckpt__InetMcast **out, struct arena *ar)
+{
+	union {
+		struct group_filter gf;
+		uint8_t buf[GROUP_FILTER_SIZE(MCAST_MAX_SOURCES)];
+	} u;
+	socklen_t len = sizeof(u);
+	size_t n = addr_len(s->family);
+	Ckpt__InetMcast *m;
+
+	memset(&u, 0, sizeof(u));
+	u.gf.gf_interface = ifindex;
+	u.gf.gf_numsrc = MCAST_MAX_SOURCES;
+	u.gf.gf_group.ss_family = (sa_family_t)s->family;
+	memcpy(s->family == AF_INET ? (void *)&((struct sockaddr_in *)&u.gf.gf_group)->sin_addr
+				    : (void *)&((struct sockaddr_in6 *)&u.gf.gf_group)->sin6_addr, group, n);
+	if (getsockopt(sk, s->family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6, MCAST_MSFILTER, &u, &len) < 0)
+		return errno == EADDRNOTAVAIL || errno == EINVAL || errno == ENODEV ? 0 : -errno;
+	if (u.gf.gf_numsrc > MCAST_MAX_SOURCES)
+		return -E2BIG;
+	m = arena_alloc(ar, sizeof(*m));
+	ckpt__inet_mcast__init(m);
+	m->ifindex = ifindex;
+	m->group.len = n;
+	m->group.data = arena_alloc(ar, n);
+	memcpy(m->group.data, group, n);
+	m->has_fmode = true;
+	m->fmode = u.gf.gf_fmode;
+	m->n_sources = u.gf.gf_numsrc;
+	m->sources = arena_alloc(ar, (m->n_sources + 1) * sizeof(*m->sources));
+	for (size_t i = 0; i < m->n_sources; i++) {
+		const struct sockaddr_storage *src = &u.gf.gf_slist[i];
+
+		m->sources[i].len = n;
+		m->sources[i].data = arena_alloc(ar, n);
+		memcpy(m->sources[i].data,
+		       s->family == AF_INET ? (const void *)&((const struct sockaddr_in *)src)->sin_addr
+					    : (const void *)&((const struct sockaddr_in6 *)src)->sin6_addr, n);
+	}
+	*out = m;
+	return 1;
+}
+
+/* Next group of /proc/net/igmp (IPv4) or igmp6: its interface index and address; false at the end. */
+static bool next_group(int family, char **pos, uint32_t *ifindex, uint8_t *group)
+{
+	char *line;
+
+	while ((line = strsep(pos, "\n"))) {
+		unsigned idx;
+		char hex[33];
+
+		if (family == AF_INET) {
+			unsigned long v;
+
+			if (sscanf(line, "%u", &idx) == 1 && line[0] != '\t') {
+				*ifindex = idx; /* a device line; its groups follow, indented */
+				continue;
+			}
+			if (line[0] != '\t' || sscanf(line, " %8s", hex) != 1)
+				continue;
+			/* The kernel prints the address as it lies in memory, read as a number. */
+			v = strtoul(hex, NULL, 16);
+			memcpy(group, &(uint32_t){ (uint32_t)v }, 4);
+			return true;
+		}
+		if (sscanf(line, "%u %*s %32s", &idx, hex) == 2 && strlen(hex) == 32) {
+			for (int i = 0; i < 16; i++)
+				sscanf(hex + 2 * i, "%2hhx", &group[i]);
+			*ifindex = idx;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int dump_mcast(struct ckpt_ctx *ctx, const struct fd_desc *fd, int sk, Ckpt__InetSock *s, struct arena *ar)
+{
+	_cleanup_free_ char *text = NULL;
+	Ckpt__InetMcast *v[64];
+	uint32_t ifindex = 0;
+	uint8_t group[16];
+	char *pos;
+	size_t n = 0;
+
+	if (read_text(s->family == AF_INET ? "/proc/net/igmp" : "/proc/net/igmp6", &text, NULL) < 0)
+		return 0; /* no multicast here */
+	pos = text;
+	while (next_group((int)s->family, &pos, &ifindex, group)) {
+		Ckpt__InetMcast *m = NULL;
+		bool seen = false;
+		int r;
+
+		for (size_t i = 0; i < n; i++)
+			seen |= v[i]->ifindex == ifindex && !memcmp(v[i]->group.data, group, v[i]->group.len);
+		r = seen ? 0 : mcast_probe(sk, s, ifindex, group, &m, ar);
+		if (r < 0)
+			return fail(ctx, r, "pid %d fd %d: UDP socket: multicast membership: %s", fd->pid, fd->fd,
+				    r == -E2BIG ? "more sources in its filter than ckpt saves (64)" : strerror(-r));
+		if (r > 0 && n == ARRAY_SIZE(v))
+			return fail(ctx, -E2BIG, "pid %d fd %d: UDP socket: more multicast groups than ckpt saves (64)",
+				    fd->pid, fd->fd);
+		if (r > 0)
+			v[n++] = m;
+	}
+	s->n_mcast = n;
+	s->mcast = arena_alloc(ar, (n + 1) * sizeof(*v));
+	memcpy(s->mcast, v, n * sizeof(*v));
+	return 0;
+}
+
+static int join_mcast(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk)
+{
+	int level = s->family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+
+	for (size_t i = 0; i < s->n_mcast; i++) {
+		const Ckpt__InetMcast *m = s->mcast[i];
+		union {
+			struct group_filter gf;
+			uint8_t buf[GROUP_FILTER_SIZE(MCAST_MAX_SOURCES)];
+		} u;
+		struct group_req req = { .gr_interface = m->ifindex };
+		size_t n = addr_len(s->family);
+		char what[64];
+
+		req.gr_group.ss_family = (sa_family_t)s->family;
+		memcpy(s->family == AF_INET ? (void *)&((struct sockaddr_in *)&req.gr_group)->sin_addr
+					    : (void *)&((struct sockaddr_in6 *)&req.gr_group)->sin6_addr, m->group.data, n);
+		inet_ntop((int)s->family, m->group.data, what, sizeof(what));
+		if (setsockopt(sk, level, MCAST_JOIN_GROUP, &req, sizeof(req)) < 0)
+			return fail(ctx, -errno, "UDP socket: joining multicast group %s on interface %u: %s", what,
+				    m->ifindex, strerror(errno));
+		if (m->fmode == MCAST_EXCLUDE && !m->n_sources)
+			continue; /* what a join gives */
+		memset(&u, 0, sizeof(u));
+		u.gf.gf_interface = m->ifindex;
+		u.gf.gf_group = req.gr_group;
+		u.gf.gf_fmode = m->fmode;
+		u.gf.gf_numsrc = (uint32_t)m->n_sources;
+		for (size_t k = 0; k < m->n_sources; k++) {
+			u.gf.gf_slist[k].ss_family = (sa_family_t)s->family;
+			memcpy(s->family == AF_INET ? (void *)&((struct sockaddr_in *)&u.gf.gf_slist[k])->sin_addr
+						    : (void *)&((struct sockaddr_in6 *)&u.gf.gf_slist[k])->sin6_addr,
+			       m->sources[k].data, n);
+		}
+		if (setsockopt(sk, level, MCAST_MSFILTER, &u, (socklen_t)GROUP_FILTER_SIZE(m->n_sources)) < 0)
+			return fail(ctx, -errno, "UDP socket: source filter of multicast group %s: %s", what,
+				    strerror(errno));
+	}
+	return 0;
+}
+
 static int udp_dump(struct ckpt_ctx *ctx, const struct fd_desc *fd, int sk, Ckpt__InetSock *s, struct arena *ar)
 {
 	struct pollfd p = { sk, POLLRDHUP, 0 };
+	int r;
 
 	s->state = s->has_dst_addr ? 1 : 7;
 	if (poll(&p, 1, 0) == 1) {
 		s->shutdown = (p.revents & POLLRDHUP ? 1u : 0) | (p.revents & POLLHUP ? 2u : 0);
 		s->has_shutdown = s->shutdown != 0;
 	}
-	return udp_peek_queue(ctx, fd, sk, s, ar);
+	r = dump_mcast(ctx, fd, sk, s, ar);
+	return r < 0 ? r : udp_peek_queue(ctx, fd, sk, s, ar);
 }
 
 /* ---- the kind ---- */
@@ -517,8 +682,8 @@ static int refuse_kind(struct ckpt_ctx *ctx, const struct fd_desc *fd, int famil
 		fam = famnum;
 	}
 	if (family != AF_INET && family != AF_INET6)
-		return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: %s%s socket (protocol %d) is not supported", fd->pid, fd->fd,
-			    t, fam, proto);
+		return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: %s socket (type %d, protocol %d) is not supported", fd->pid,
+			    fd->fd, fam, type, proto);
 	return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: %s%s socket of protocol %d is not supported (only TCP and UDP are)",
 		    fd->pid, fd->fd, t, fam, proto);
 }
@@ -604,7 +769,11 @@ static int inet_check(struct ckpt_ctx *ctx, const Ckpt__File *f)
 		ok = s->dgrams[i]->addr.len == n && s->dgrams[i]->port <= 65535 && s->dgrams[i]->data.len <= 65507 &&
 		     (!s->dgrams[i]->has_dst || s->dgrams[i]->dst.len == n);
 	for (size_t i = 0; ok && i < s->n_mcast; i++)
-		ok = s->mcast[i]->group.len == n && s->mcast[i]->n_sources <= 1024;
+		ok = s->mcast[i]->group.len == n && s->mcast[i]->n_sources <= MCAST_MAX_SOURCES &&
+		     s->mcast[i]->fmode <= MCAST_INCLUDE;
+	for (size_t i = 0; i < s->n_mcast; i++)
+		for (size_t k = 0; ok && k < s->mcast[i]->n_sources; k++)
+			ok = s->mcast[i]->sources[k].len == n;
 	if (ok && s->protocol == IPPROTO_TCP)
 		ok = (s->tcp != NULL) == (s->state != TCP_LISTEN && s->state != TCP_CLOSE && s->state != TCP_SYN_SENT &&
 					  !s->dropped) &&
@@ -693,7 +862,7 @@ static int udp_open(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk)
 	if (s->shutdown && shutdown(sk, s->shutdown == 3 ? SHUT_RDWR : s->shutdown == 1 ? SHUT_RD : SHUT_WR) < 0 &&
 	    errno != ENOTCONN)
 		return fail(ctx, -errno, "UDP socket: shutdown: %s", strerror(errno));
-	return 0;
+	return join_mcast(ctx, s, sk);
 }
 
 static int inet_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *out)

@@ -8,7 +8,7 @@
  *
  * Descriptor kinds put the object at fd 9 (helpers, if any, at 10 and up,
  * so fd 9 is the first unsupported descriptor of the process):
- *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed signalfd timerfd
+ *   pipe-rdwr socketpair unix-listen raw packet netlink epoll-closed signalfd timerfd
  *   inotify fanotify userfaultfd pidfd memfd io_uring fifo deleted
  * Mapping kinds hold one mapping and no descriptor for it:
  *   memfd-map sysv-shm deleted-map
@@ -24,6 +24,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -127,7 +130,6 @@ static int place(int fd, int want)
 static char path1[1200];
 static void *map;
 static int shmid = -1;
-static struct sockaddr_in inet_addr_;
 
 /* ---- making each kind ---- */
 
@@ -162,22 +164,17 @@ static int make(const char *k)
 			return -1;
 		return place(fd, 9);
 	}
-	if (!strcmp(k, "tcp") || !strcmp(k, "udp")) {
-		socklen_t len = sizeof(inet_addr_);
-		int udp = !strcmp(k, "udp");
+	if (!strcmp(k, "raw")) /* an ICMP raw socket */
+		return place(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), 9);
+	if (!strcmp(k, "packet"))
+		return place(socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)), 9);
+	if (!strcmp(k, "netlink")) {
+		struct sockaddr_nl a = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
 
-		inet_addr_.sin_family = AF_INET;
-		inet_addr_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		fd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&inet_addr_, sizeof(inet_addr_)) < 0 ||
-		    getsockname(fd, (struct sockaddr *)&inet_addr_, &len) < 0 || (!udp && listen(fd, 4) < 0))
+		fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
 			return -1;
-		if (place(fd, 9) < 0)
-			return -1;
-		/* A datagram waits in the queue. */
-		if (udp && sendto(9, "pre", 3, 0, (struct sockaddr *)&inet_addr_, sizeof(inet_addr_)) != 3)
-			return -1;
-		return 0;
+		return place(fd, 9);
 	}
 	if (!strcmp(k, "epoll-closed")) {
 		/* The watch stays, keyed by fd 10, after fd 10 is closed: 11 holds the file. */
@@ -329,21 +326,15 @@ static void check(const char *k)
 			close(c);
 		return;
 	}
-	if (!strcmp(k, "tcp")) {
-		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), s;
+	if (!strcmp(k, "raw") || !strcmp(k, "packet") || !strcmp(k, "netlink")) {
+		int type = -1, family = -1;
+		socklen_t len = sizeof(type);
 
-		if (c < 0 || connect(c, (struct sockaddr *)&inet_addr_, sizeof(inet_addr_)) < 0)
-			FAILF("tcp: connect: %s", strerror(errno));
-		else if ((s = accept4(9, NULL, NULL, SOCK_CLOEXEC)) < 0)
-			FAILF("tcp: accept: %s", strerror(errno));
-		else
-			close(s);
-		if (c >= 0)
-			close(c);
-		return;
-	}
-	if (!strcmp(k, "udp")) {
-		expect_read(9, "pre", "udp queued datagram");
+		getsockopt(9, SOL_SOCKET, SO_TYPE, &type, &len);
+		len = sizeof(family);
+		getsockopt(9, SOL_SOCKET, SO_DOMAIN, &family, &len);
+		if (type != SOCK_RAW || family != (!strcmp(k, "raw") ? AF_INET : !strcmp(k, "packet") ? AF_PACKET : AF_NETLINK))
+			FAILF("%s: fd 9 is a socket of family %d, type %d", k, family, type);
 		return;
 	}
 	if (!strcmp(k, "epoll-closed")) {
@@ -421,7 +412,7 @@ static void check(const char *k)
 }
 
 static const char *kinds[] = {
-	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "signalfd", "timerfd",
+	"none", "pipe-rdwr", "socketpair", "unix-listen", "raw", "packet", "netlink", "epoll-closed", "signalfd", "timerfd",
 	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo-deleted", "deleted",
 	"memfd-map", "sysv-shm", "deleted-map", "procfile",
 };
