@@ -31,6 +31,7 @@ for kind in $("$BIN/unsupported" --list); do
 		raw) pat="$p: raw IPv4 socket of protocol 1 is not supported \(only TCP and UDP are\)" ;;
 		packet) pat="$p: packet socket \(type 3, protocol [0-9]+\) is not supported" ;;
 		netlink) pat="$p: netlink socket \(type 3, protocol 0\) is not supported" ;;
+		tcp-pending) pat="$p: listening TCP socket on port [0-9]+ has 1 connections the program has not accepted yet; they cannot be saved" ;;
 		epoll-closed) pat="$p: epoll watches a file added as fd 10 that is no longer open there; not supported yet" ;;
 		signalfd | timerfd | inotify | fanotify | userfaultfd | pidfd | io_uring)
 			pat="$p: $kind is not supported yet" ;;

@@ -8,7 +8,7 @@
  *
  * Descriptor kinds put the object at fd 9 (helpers, if any, at 10 and up,
  * so fd 9 is the first unsupported descriptor of the process):
- *   pipe-rdwr socketpair unix-listen raw packet netlink epoll-closed signalfd timerfd
+ *   pipe-rdwr socketpair unix-listen raw packet netlink tcp-pending epoll-closed signalfd timerfd
  *   inotify fanotify userfaultfd pidfd memfd io_uring fifo deleted
  * Mapping kinds hold one mapping and no descriptor for it:
  *   memfd-map sysv-shm deleted-map
@@ -163,6 +163,19 @@ static int make(const char *k)
 		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4) < 0)
 			return -1;
 		return place(fd, 9);
+	}
+	if (!strcmp(k, "tcp-pending")) { /* a listening socket with a connection not accepted yet */
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(a);
+
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&a, &len) < 0 || place(fd, 9) < 0)
+			return -1;
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+			return -1;
+		return place(fd, 10);
 	}
 	if (!strcmp(k, "raw")) /* an ICMP raw socket */
 		return place(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), 9);
@@ -326,6 +339,19 @@ static void check(const char *k)
 			close(c);
 		return;
 	}
+	if (!strcmp(k, "tcp-pending")) {
+		int c = accept4(9, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (c < 0) {
+			FAILF("tcp-pending: the connection waiting to be accepted is gone: %s", strerror(errno));
+			return;
+		}
+		if (write(10, "x", 1) != 1)
+			FAILF("tcp-pending: write: %s", strerror(errno));
+		usleep(10000);
+		expect_read(c, "x", "tcp-pending");
+		return;
+	}
 	if (!strcmp(k, "raw") || !strcmp(k, "packet") || !strcmp(k, "netlink")) {
 		int type = -1, family = -1;
 		socklen_t len = sizeof(type);
@@ -412,7 +438,7 @@ static void check(const char *k)
 }
 
 static const char *kinds[] = {
-	"none", "pipe-rdwr", "socketpair", "unix-listen", "raw", "packet", "netlink", "epoll-closed", "signalfd", "timerfd",
+	"none", "pipe-rdwr", "socketpair", "unix-listen", "raw", "packet", "netlink", "tcp-pending", "epoll-closed", "signalfd", "timerfd",
 	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo-deleted", "deleted",
 	"memfd-map", "sysv-shm", "deleted-map", "procfile",
 };
