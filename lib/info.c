@@ -251,6 +251,16 @@ static const char *file_kind_name(uint32_t kind)
 	return ops ? ops->name : "unknown";
 }
 
+/* The path of a file, or what its kind says of it. */
+static const char *file_desc(const Ckpt__File *f, char *buf, size_t len)
+{
+	const struct res_ops *ops = res_by_kind(f->kind);
+
+	if (f->path)
+		return f->path;
+	return ops && ops->describe ? ops->describe(f, buf, len) : NULL;
+}
+
 static const char *prot_str(const Ckpt__Vma *v, char buf[5])
 {
 	buf[0] = v->prot & PROT_READ ? 'r' : '-';
@@ -440,7 +450,7 @@ static void t_vmas(struct info *in, const Ckpt__Process *p)
 
 static void t_fds(struct info *in, const Ckpt__Process *p)
 {
-	char flags[256];
+	char flags[256], desc[256];
 
 	fputs("  descriptors:\n", in->out);
 	for (size_t i = 0; i < in->m.fds.n; i++) {
@@ -450,7 +460,7 @@ static void t_fds(struct info *in, const Ckpt__Process *p)
 		if (fd->pid != p->pid || !f)
 			continue;
 		fprintf(in->out, "    %u -> ", fd->fd);
-		t_str(in->out, f->path ? f->path : "?");
+		t_str(in->out, file_desc(f, desc, sizeof(desc)) ? file_desc(f, desc, sizeof(desc)) : "?");
 		fprintf(in->out, " (%s) %s pos %llu%s\n", file_kind_name(f->kind),
 			open_flags_str(f->flags, flags, sizeof(flags)), (unsigned long long)f->pos,
 			fd->cloexec ? " cloexec" : "");
@@ -706,7 +716,7 @@ static void j_vma(struct json *j, const struct info *in, size_t i)
 
 static void j_fds(struct json *j, const struct info *in, const Ckpt__Process *p)
 {
-	char flags[256];
+	char flags[256], desc[256];
 
 	j_open(j, "fds", '[');
 	for (size_t i = 0; i < in->m.fds.n; i++) {
@@ -718,6 +728,8 @@ static void j_fds(struct json *j, const struct info *in, const Ckpt__Process *p)
 		j_open(j, NULL, '{');
 		j_u64(j, "fd", fd->fd);
 		j_str(j, "path", f->path);
+		if (!f->path && file_desc(f, desc, sizeof(desc)))
+			j_str(j, "description", file_desc(f, desc, sizeof(desc)));
 		j_str(j, "kind", file_kind_name(f->kind));
 		j_u64(j, "flags", f->flags);
 		j_str(j, "flags_text", open_flags_str(f->flags, flags, sizeof(flags)));

@@ -893,6 +893,37 @@ static int inet_finish(struct ckpt_ctx *ctx, const Ckpt__File *f, int fd)
 	return f->inet->protocol == IPPROTO_TCP ? tcp_finish(ctx, f->inet, fd) : 0;
 }
 
+/* "TCP 192.0.2.1:80 -> 192.0.2.2:4000 established, 5 bytes to send, 2 received" */
+static const char *inet_describe(const Ckpt__File *f, char *buf, size_t len)
+{
+	static const char *const states[] = { [1] = "established", [2] = "connecting", [4] = "FIN-WAIT-1",
+					      [5] = "FIN-WAIT-2", [7] = "closed", [8] = "CLOSE-WAIT",
+					      [9] = "LAST-ACK", [10] = "listening", [11] = "CLOSING" };
+	const Ckpt__InetSock *s = f->inet;
+	const char *proto, *st;
+	char a[64] = "", b[64] = "";
+	size_t n;
+
+	if (!s)
+		return NULL;
+	n = addr_len(s->family);
+	proto = s->protocol == IPPROTO_TCP ? "TCP" : s->protocol == IPPROTO_UDP ? "UDP" : "?";
+	st = s->protocol == IPPROTO_UDP ? (s->state == 1 ? "connected" : "")
+	     : s->state < ARRAY_SIZE(states) && states[s->state] ? states[s->state] : "?";
+	if (s->has_src_addr && s->src_addr.len == n)
+		addr_str(s->family == AF_INET ? AF_INET : AF_INET6, s->src_addr.data, (uint16_t)s->src_port, a, sizeof(a));
+	if (s->has_dst_addr && s->dst_addr.len == n)
+		addr_str(s->family == AF_INET ? AF_INET : AF_INET6, s->dst_addr.data, (uint16_t)s->dst_port, b, sizeof(b));
+	snprintf(buf, len, "%s%s %s%s%s %s%s", proto, s->family == AF_INET6 ? "v6" : "", a[0] ? a : "unbound",
+		 b[0] ? " -> " : "", b, st, s->dropped ? ", dropped" : "");
+	if (s->tcp)
+		snprintf(buf + strlen(buf), len - strlen(buf), ", %zu bytes to send, %zu received", s->tcp->send_queue.len,
+			 s->tcp->recv_queue.len);
+	if (s->n_dgrams)
+		snprintf(buf + strlen(buf), len - strlen(buf), ", %zu datagrams queued", s->n_dgrams);
+	return buf;
+}
+
 const struct res_ops res_inet = {
 	.name = "inet socket",
 	.kind = FILE_KIND_INET,
@@ -901,4 +932,5 @@ const struct res_ops res_inet = {
 	.open = inet_open,
 	.dump_end = inet_dump_end,
 	.finish = inet_finish,
+	.describe = inet_describe,
 };

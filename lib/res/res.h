@@ -89,6 +89,8 @@ struct res_ops {
 	 * 0 or -errno with the message in ctx.
 	 */
 	int (*finish)(struct ckpt_ctx *ctx, const Ckpt__File *f, int fd);
+	/* Optional: what ckpt info shows for a file without a path (the record may be damaged). */
+	const char *(*describe)(const Ckpt__File *f, char *buf, size_t len);
 };
 
 const struct res_ops *res_by_kind(uint32_t kind);
