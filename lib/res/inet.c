@@ -622,6 +622,13 @@ static int udp_dump(struct ckpt_ctx *ctx, const struct fd_desc *fd, int sk, Ckpt
 
 /* ---- the kind ---- */
 
+static int filter_len(int sk)
+{
+	socklen_t len = 0;
+
+	return getsockopt(sk, SOL_SOCKET, SO_GET_FILTER, NULL, &len) < 0 ? 0 : (int)len;
+}
+
 static int sock_family(int sk)
 {
 	return sock_int(sk, SOL_SOCKET, SO_DOMAIN);
@@ -706,6 +713,10 @@ static int inet_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, co
 		return refuse_kind(ctx, fd, family, type, proto);
 	if (!same_netns(sk))
 		return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: socket of another network namespace is not supported",
+			    fd->pid, fd->fd);
+	/* Asked with no room, SO_GET_FILTER gives the length of a classic BPF filter, if any. */
+	if (filter_len(sk) > 0)
+		return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: socket with a BPF filter (SO_ATTACH_FILTER) is not supported",
 			    fd->pid, fd->fd);
 	s = arena_alloc(&m->arena, sizeof(*s));
 	ckpt__inet_sock__init(s);

@@ -126,7 +126,8 @@ static int read_conn(int sk, Ckpt__InetSock *s, struct arena *ar)
 	socklen_t wlen = sizeof(w);
 	struct tcp_info ti;
 	uint32_t mss = 0;
-	int outq = 0, inq = 0, nsd = 0, r;
+	int outq = 0, inq = 0, nsd = 0, peek_off, r;
+	socklen_t plen = sizeof(peek_off);
 
 	ckpt__tcp_conn__init(t);
 	r = tcp_state(sk, &ti);
@@ -168,10 +169,17 @@ static int read_conn(int sk, Ckpt__InetSock *s, struct arena *ar)
 	    set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) < 0 ||
 	    get_u32(sk, IPPROTO_TCP, TCP_QUEUE_SEQ, &t->rcv_seq) < 0)
 		return -errno;
+	/* A peek starts at the program's peek offset (SO_PEEK_OFF): none while we read. */
+	peek_off = -1;
+	if (getsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, &plen) == 0 && peek_off >= 0 &&
+	    set_int(sk, SOL_SOCKET, SO_PEEK_OFF, -1) < 0)
+		return -errno;
 	r = peek_queue(sk, TCP_SEND_QUEUE, (size_t)outq, &t->send_queue, ar);
 	if (r == 0)
 		r = peek_queue(sk, TCP_RECV_QUEUE, (size_t)inq, &t->recv_queue, ar);
 	set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
+	if (peek_off >= 0)
+		set_int(sk, SOL_SOCKET, SO_PEEK_OFF, peek_off);
 	t->has_send_queue = t->send_queue.len > 0;
 	t->has_recv_queue = t->recv_queue.len > 0;
 	s->tcp = t;
@@ -205,6 +213,23 @@ static int dump_conn(struct ckpt_ctx *ctx, const struct fd_desc *fd, int sk, Ckp
 	}
 	pr_debug(ctx, "%sTCP connection %s (%s): %zu bytes to send, %zu received", who, inet_conn_str(c, what, sizeof(what)),
 		 state_name(s->state), s->tcp->send_queue.len, s->tcp->recv_queue.len);
+	return 0;
+}
+
+/* What a connection may have that ckpt does not save: refused, naming it. */
+static int check_conn(struct ckpt_ctx *ctx, const struct fd_desc *fd, int sk, const Ckpt__InetSock *s,
+		      const struct inet_conn *c)
+{
+	struct pollfd p = { sk, POLLPRI, 0 };
+	char ulp[32] = "", what[160];
+	socklen_t len = sizeof(ulp) - 1;
+
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLPRI))
+		return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: TCP connection %s (%s) has urgent (out-of-band) data; not supported",
+			    fd->pid, fd->fd, inet_conn_str(c, what, sizeof(what)), state_name(s->state));
+	if (getsockopt(sk, IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 && ulp[0])
+		return fail(ctx, -EOPNOTSUPP, "pid %d fd %d: TCP connection %s uses the upper layer protocol \"%s\" (kernel TLS?); not supported",
+			    fd->pid, fd->fd, inet_conn_str(c, what, sizeof(what)), ulp);
 	return 0;
 }
 
@@ -252,6 +277,9 @@ int tcp_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, const stru
 		s->has_shutdown = true;
 		s->shutdown = 1;
 	}
+	r = check_conn(ctx, fd, sk, s, &c);
+	if (r < 0)
+		return r;
 	if (opts->tcp_close) {
 		s->has_dropped = s->dropped = true;
 		return 0;
