@@ -74,3 +74,43 @@ wait_file "$WORK/tcpstream.result" 10 || verify
 r=$(cat "$WORK/tcpstream.result")
 log "server: $r"
 case $r in *"Software caused connection abort"*) ;; *) fail "the restored server did not find its connection aborted: $r" ;; esac
+kill_tree "$PID"
+port=$((port + 1))
+
+# No connection held back any more (the lock of netlock.c).
+no_lock() {
+	local left
+	left=$(nft list table inet ckpt 2>/dev/null | grep -c 'elements')
+	[ "${left:-0}" -eq 0 ] || { nft list table inet ckpt; return 1; }
+}
+
+# A dump that fails, early or once the image is complete, gives the
+# connection back as it was: out of repair mode, its packets let through.
+for step in collect before-release; do
+	log "--- a dump that fails at $step"
+	serve "$NET_IN4" $port
+	CKPT_FAIL_AT=$step:1 expect_dump_fails "injected failure" "$WORK/img" --tcp-established
+	no_lock || fail "the connection is still held back after the failed dump ($step)"
+	same_counts || fail "server and client disagree after the dump failed at $step"
+	kill_tree "$PID"
+	port=$((port + 1))
+done
+
+# A restore that fails at its last step closes its sockets still in repair
+# mode, silently, and leaves the lock: the client waits, and the next
+# restore takes the connection over.
+log "--- a restore that fails, then one that works"
+serve "$NET_IN4" $port
+pids=$(tree_pids "$PID")
+dump --tcp-established || fail "dump"
+wait_gone $pids || fail "tree still running after the dump"
+CKPT_FAIL_AT=restore-finish:1 restore && fail "the restore with an injected failure succeeded"
+grep -q "injected failure before the tree runs" "$WORK/restore.log" || fail "restore failed otherwise: $(tail -n 2 "$WORK/restore.log")"
+gone_soon 2 $pids || fail "the failed restore left processes behind"
+sleep 1
+kill -0 "$CLIENT" 2>/dev/null || fail "the client's connection ended with the failed restore: $(cat "$WORK/client.result")"
+restore || fail "the restore after the failed one"
+no_lock || fail "the connection is still held back after the restore"
+sleep 0.5
+verify || fail "the server's streams after the second restore"
+same_counts || fail "server and client disagree after the second restore"
