@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
@@ -876,13 +877,50 @@ static int udp_open(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk)
 	return join_mcast(ctx, s, sk);
 }
 
+/* Does every process that holds file id have cap in its effective set? */
+static bool holders_have(const struct model *m, uint64_t id, int cap)
+{
+	for (size_t i = 0; i < m->fds.n; i++) {
+		const Ckpt__Process *p = m->fds.v[i]->file_id == id ? model_proc(m, m->fds.v[i]->pid) : NULL;
+
+		if (p && !(p->creds->cap_eff & (1ULL << cap)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Options only CAP_NET_ADMIN may set: restore, which may, sets them only
+ * for processes that could have set them themselves.
+ */
+static int check_privileged(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f)
+{
+	const Ckpt__InetSock *s = f->inet;
+
+	if (holders_have(rr->m, f->id, CAP_NET_ADMIN))
+		return 0;
+	for (size_t i = 0; i < s->n_opts; i++) {
+		const Ckpt__InetOpt *o = s->opts[i];
+		int v = o->value.len == 4 ? *(const int *)o->value.data : 0;
+
+		if ((o->level == SOL_SOCKET && (o->name == SO_MARK || (o->name == SO_PRIORITY && (v < 0 || v > 6)))) ||
+		    (o->level == IPPROTO_IP && o->name == IP_TRANSPARENT && v) ||
+		    (o->level == IPPROTO_IPV6 && o->name == IPV6_TRANSPARENT && v))
+			return fail(ctx, -EPERM,
+				    "file %llu: socket option %u/%u needs CAP_NET_ADMIN, which the processes holding the socket do not have",
+				    (unsigned long long)f->id, o->level, o->name);
+	}
+	return 0;
+}
+
 static int inet_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt__File *f, int *out)
 {
 	const Ckpt__InetSock *s = f->inet;
 	_cleanup_close_ int sk = -1;
 	int r = inet_check(ctx, f);
 
-	(void)rr;
+	if (r == 0)
+		r = check_privileged(ctx, rr, f);
 	if (r < 0)
 		return r;
 	sk = socket((int)s->family, (int)s->type | SOCK_CLOEXEC, (int)s->protocol);
