@@ -494,6 +494,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 		r = write_frozen_part(&d);
 	/* With every process snapshotted or written, the tree can go on now. */
 	if (r == 0 && any_snapshot(&d)) {
+		dump_fds_end(&d, false);
 		release_tree(&d, false);
 		released = true;
 		ctx->stats.frozen_ns = now_ns() - t_frozen;
@@ -510,6 +511,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	/* Only a complete, synced image lets the tree die. */
 	if (!released) {
 		snap_drop_all(&d, true);
+		dump_fds_end(&d, r == 0 && !opts->leave_running);
 		release_tree(&d, r == 0 && !opts->leave_running);
 		ctx->stats.frozen_ns = now_ns() - t_frozen;
 	} else {

@@ -97,6 +97,8 @@ int dump_check_sharing(struct dump *d);
 int dump_fds(struct dump *d, struct dproc *dp);
 /* Closes ckpt's copies of descriptors in flight (dump_extra_fd). */
 void dump_close_own_fds(struct dump *d);
+/* Lets each kind finish with what it dumped (dump_end); killed: the tree is killed next. */
+void dump_fds_end(struct dump *d, bool killed);
 /* Returns the id of a File record for a path-like object (exe, cwd, mapped file). */
 int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link, uint64_t *id);
 /* The same for a file known by path, already stat()ed. */

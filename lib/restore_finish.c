@@ -13,6 +13,7 @@
 #include "compat.h"
 #include "locks.h"
 #include "ptrace.h"
+#include "res/res.h"
 #include "restore.h"
 
 /*
@@ -171,6 +172,20 @@ static int finish_process(struct restore *rs, struct rproc *rp)
 	return 0;
 }
 
+/* The kinds' last word on what they opened, before the tree runs (res_ops.finish). */
+static int finish_files(struct restore *rs)
+{
+	for (size_t i = 0; i < rs->m.files.n; i++) {
+		const Ckpt__File *f = rs->m.files.v[i];
+		const struct res_ops *ops = res_by_kind(f->kind);
+		int r;
+
+		if (ops && ops->finish && rs->file_fds[i] >= 0 && (r = ops->finish(rs->ctx, f, rs->file_fds[i])) < 0)
+			return r;
+	}
+	return 0;
+}
+
 int finish_tree(struct restore *rs)
 {
 	int r;
@@ -184,6 +199,9 @@ int finish_tree(struct restore *rs)
 	}
 	if (fail_point(rs->ctx, "restore-finish"))
 		return fail(rs->ctx, -EIO, "restore: injected failure before the tree runs");
+	r = finish_files(rs);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < rs->nr_procs; i++) {
 		struct rproc *rp = &rs->procs[i];
 
