@@ -33,6 +33,9 @@ struct ckpt_dump_opts {
 	int out_fd;             /* image is written here; a pipe works */
 	bool leave_running;     /* resume the tree instead of killing it */
 	bool shell_job;         /* allow the caller's terminal as std fds */
+	/* SysV IPC objects to dump besides those the tree uses (docs/ipc.md), by key. */
+	const int *ipc_keys;
+	size_t nr_ipc_keys;
 };
 
 struct ckpt_restore_opts {

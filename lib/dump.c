@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "dump.h"
+#include "ipc.h"
 
 int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields)
 {
@@ -359,7 +360,11 @@ static int write_image(struct dump *d)
 	WRITE_ALL(d, fds, REC_FD);
 	WRITE_ALL(d, shmems, REC_SHMEM);
 	WRITE_ALL(d, vmas, REC_VMA);
-	r = dump_pages(d);
+	r = sysv_write_records(d);
+	if (r == 0)
+		r = dump_pages(d);
+	if (r == 0)
+		r = sysv_write_pages(d);
 	if (r < 0)
 		return r;
 	r = img_writer_finish(&d->w);
@@ -404,7 +409,8 @@ static int collect(struct dump *d)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	r = sysv_collect(d);
+	return r < 0 ? r : mqueue_collect(d);
 }
 
 int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
@@ -453,6 +459,8 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	ctx->stats.image_bytes = d.w.off;
 	/* Only a complete, synced image lets the tree die. */
 	release_tree(&d, r == 0 && !opts->leave_running);
+	if (r == 0 && !opts->leave_running)
+		ipc_remove_dumped(&d);
 	ctx->stats.frozen_ns = now_ns() - t_frozen;
 	ctx->stats.total_ns = now_ns() - t0;
 	img_writer_close(&d.w);

@@ -13,6 +13,7 @@ static const char *const rec_names[] = {
 	[REC_HEADER] = "header", [REC_PROCESS] = "process", [REC_THREAD] = "thread",
 	[REC_VMA] = "vma",       [REC_FILE] = "file",       [REC_FD] = "fd",
 	[REC_SHMEM] = "shmem",   [REC_PAGES] = "pages",     [REC_TRAILER] = "trailer",
+	[REC_SYSV_OBJ] = "sysv object", [REC_SYSV_PAGES] = "sysv pages", [REC_SYSV_MSG] = "sysv message",
 };
 
 static const ProtobufCMessageDescriptor *const rec_desc[] = {
@@ -21,11 +22,23 @@ static const ProtobufCMessageDescriptor *const rec_desc[] = {
 	[REC_FILE] = &ckpt__file__descriptor,       [REC_FD] = &ckpt__fd__descriptor,
 	[REC_SHMEM] = &ckpt__shmem__descriptor,     [REC_PAGES] = &ckpt__pages__descriptor,
 	[REC_TRAILER] = &ckpt__trailer__descriptor,
+	[REC_SYSV_OBJ] = &ckpt__sysv_object__descriptor, [REC_SYSV_PAGES] = &ckpt__sysv_pages__descriptor,
+	[REC_SYSV_MSG] = &ckpt__sysv_msg__descriptor,
 };
+
+static bool rec_known(uint32_t type)
+{
+	return type >= 1 && type <= REC_TYPE_MAX && rec_desc[type];
+}
 
 const char *img_rec_name(uint32_t type)
 {
-	return type >= 1 && type <= REC_TYPE_MAX ? rec_names[type] : "unknown";
+	return rec_known(type) ? rec_names[type] : "unknown";
+}
+
+bool img_rec_has_data(uint32_t type)
+{
+	return type == REC_PAGES || type == REC_SYSV_PAGES;
 }
 
 static const uint8_t zero_page[PAGE_SIZE];
@@ -144,7 +157,8 @@ int img_write_msg(struct img_writer *w, enum img_rec_type type, const ProtobufCM
 	return w_frame(w, type, buf, len);
 }
 
-int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt)
+int img_write_data(struct img_writer *w, enum img_rec_type type, ProtobufCMessage *msg, uint32_t nr_pages,
+		   uint64_t *data_hash, const struct iovec *iov, int iovcnt)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	XXH3_state_t *h = XXH3_createState();
@@ -158,14 +172,14 @@ int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec
 		XXH3_64bits_update(h, iov[i].iov_base, iov[i].iov_len);
 		total += iov[i].iov_len;
 	}
-	pages->data_hash = XXH3_64bits_digest(h);
+	*data_hash = XXH3_64bits_digest(h);
 	XXH3_freeState(h);
-	if (total != (size_t)pages->nr_pages * PAGE_SIZE)
-		return fail(w->ctx, -EINVAL, "pages record: %zu bytes for %u pages", total, pages->nr_pages);
-	len = protobuf_c_message_get_packed_size(&pages->base);
+	if (total != (size_t)nr_pages * PAGE_SIZE)
+		return fail(w->ctx, -EINVAL, "%s record: %zu bytes for %u pages", img_rec_name(type), total, nr_pages);
+	len = protobuf_c_message_get_packed_size(msg);
 	buf = xcalloc(1, len);
-	protobuf_c_message_pack(&pages->base, buf);
-	r = w_frame(w, REC_PAGES, buf, len);
+	protobuf_c_message_pack(msg, buf);
+	r = w_frame(w, type, buf, len);
 	if (r < 0)
 		return r;
 	pad = PAGE_ALIGN(w->off) - w->off;
@@ -183,6 +197,11 @@ int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec
 		w->off += iov[i].iov_len;
 	}
 	return 0;
+}
+
+int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt)
+{
+	return img_write_data(w, REC_PAGES, &pages->base, pages->nr_pages, &pages->data_hash, iov, iovcnt);
 }
 
 int img_writer_finish(struct img_writer *w)
@@ -309,7 +328,7 @@ int img_read_next(struct img_reader *r, uint32_t *type, ProtobufCMessage **msg)
 	if (f.magic != IMG_REC_MAGIC)
 		return fail(r->ctx, -EBADMSG, "image damaged: no record at offset %llu",
 			    (unsigned long long)start);
-	if (f.type < 1 || f.type > REC_TYPE_MAX)
+	if (!rec_known(f.type))
 		return fail(r->ctx, -EBADMSG, "image damaged: unknown record type %u at offset %llu",
 			    f.type, (unsigned long long)start);
 	if (f.len > IMG_MAX_PAYLOAD)
@@ -345,12 +364,14 @@ int img_read_next(struct img_reader *r, uint32_t *type, ProtobufCMessage **msg)
 			return e;
 		}
 	}
-	if (f.type == REC_PAGES) {
-		uint32_t nr_pages = ((const Ckpt__Pages *)m)->nr_pages;
+	if (img_rec_has_data(f.type)) {
+		uint32_t nr_pages = f.type == REC_PAGES ? ((const Ckpt__Pages *)m)->nr_pages
+							: ((const Ckpt__SysvPages *)m)->nr_pages;
 
 		if (nr_pages == 0 || nr_pages > IMG_MAX_CHUNK_PAGES) {
 			protobuf_c_message_free_unpacked(m, NULL);
-			return fail(r->ctx, -EBADMSG, "image damaged: pages record with %u pages", nr_pages);
+			return fail(r->ctx, -EBADMSG, "image damaged: %s record with %u pages", img_rec_name(f.type),
+				    nr_pages);
 		}
 	}
 	*type = f.type;
@@ -373,9 +394,9 @@ static int skip_pad(struct img_reader *r)
 	return 0;
 }
 
-int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst)
+int img_read_data(struct img_reader *r, uint32_t nr_pages, uint64_t data_hash, void *dst)
 {
-	size_t len = (size_t)p->nr_pages * PAGE_SIZE;
+	size_t len = (size_t)nr_pages * PAGE_SIZE;
 	int e = skip_pad(r);
 
 	if (e < 0)
@@ -383,19 +404,29 @@ int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst)
 	e = r_get(r, dst, len, false);
 	if (e < 0)
 		return e;
-	if (XXH3_64bits(dst, len) != p->data_hash)
+	if (XXH3_64bits(dst, len) != data_hash)
 		return fail(r->ctx, -EBADMSG, "image damaged: checksum of page data at offset %llu",
 			    (unsigned long long)(r->off - len));
 	return 0;
 }
 
-int img_skip_page_data(struct img_reader *r, const Ckpt__Pages *p)
+int img_skip_data(struct img_reader *r, uint32_t nr_pages, uint64_t data_hash)
 {
-	_cleanup_free_ void *buf = malloc((size_t)p->nr_pages * PAGE_SIZE);
+	_cleanup_free_ void *buf = malloc((size_t)nr_pages * PAGE_SIZE);
 
 	if (!buf)
 		return -ENOMEM;
-	return img_read_page_data(r, p, buf);
+	return img_read_data(r, nr_pages, data_hash, buf);
+}
+
+int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst)
+{
+	return img_read_data(r, p->nr_pages, p->data_hash, dst);
+}
+
+int img_skip_page_data(struct img_reader *r, const Ckpt__Pages *p)
+{
+	return img_skip_data(r, p->nr_pages, p->data_hash);
 }
 
 void img_reader_close(struct img_reader *r)

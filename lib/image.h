@@ -31,7 +31,10 @@ enum img_rec_type {
 	REC_SHMEM = 7,
 	REC_PAGES = 8,
 	REC_TRAILER = 9,
-	REC_TYPE_MAX = 9,
+	REC_SYSV_OBJ = 12,        /* a SysV shared memory segment, semaphore set or message queue */
+	REC_SYSV_PAGES = 13,      /* like Pages, for a SysV shared memory segment */
+	REC_SYSV_MSG = 14,        /* one message of a SysV message queue */
+	REC_TYPE_MAX = 14,
 };
 
 struct img_file_head {
@@ -69,6 +72,12 @@ int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr
 int img_write_msg(struct img_writer *w, enum img_rec_type type, const ProtobufCMessage *msg);
 /* Writes a Pages record and the page data gathered from iov. */
 int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt);
+/*
+ * The same for any record followed by page data (Pages, SysvPages): sets
+ * *data_hash, then writes msg, the padding and nr_pages pages from iov.
+ */
+int img_write_data(struct img_writer *w, enum img_rec_type type, ProtobufCMessage *msg, uint32_t nr_pages,
+		   uint64_t *data_hash, const struct iovec *iov, int iovcnt);
 int img_writer_finish(struct img_writer *w);
 void img_writer_close(struct img_writer *w);
 
@@ -92,6 +101,11 @@ int img_reader_open(struct img_reader *r, struct ckpt_ctx *ctx, int fd);
 int img_read_next(struct img_reader *r, uint32_t *type, ProtobufCMessage **msg);
 int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst);
 int img_skip_page_data(struct img_reader *r, const Ckpt__Pages *p);
+/* The same for any record with page data: nr_pages pages with data_hash. */
+int img_read_data(struct img_reader *r, uint32_t nr_pages, uint64_t data_hash, void *dst);
+int img_skip_data(struct img_reader *r, uint32_t nr_pages, uint64_t data_hash);
+/* Is type a record followed by page data? */
+bool img_rec_has_data(uint32_t type);
 void img_reader_close(struct img_reader *r);
 const char *img_rec_name(uint32_t type);
 void img_free_msg(ProtobufCMessage *msg);

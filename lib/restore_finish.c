@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "compat.h"
+#include "ipc.h"
 #include "ptrace.h"
 #include "restore.h"
 
@@ -108,6 +109,9 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 		return r;
 	/* The restorer may have been stopped between its last report and closing the pipe. */
 	r = remote_syscall(&rm, &ret, SYS_close, (uint64_t)rs->report_wr, 0, 0, 0, 0, 0);
+	/* Now that no descriptor of ckpt's is left to close, which would undo them. */
+	if (r == 0)
+		r = mqueue_restore_notify(rs, rp, &rm);
 	if (r == 0)
 		r = remote_syscall(&rm, &ret, SYS_munmap, s, e - s, 0, 0, 0, 0);
 	if (r == 0 && ret < 0)

@@ -35,10 +35,9 @@ for kind in $("$BIN/unsupported" --list); do
 		deleted) pat="$p: .*$(re "$WORK/wl-deleted.$PID").*(unlinked|deleted).* not supported yet" ;;
 		procfile) pat="$p: /proc files \\(/proc/$PID/status\\) are not supported yet" ;;
 		fifo-deleted) pat="$p: fifo $(re "$WORK/wl-fifo.$PID") \\(deleted\\) was unlinked; not supported yet" ;;
-		memfd-map | sysv-shm | deleted-map)
+		memfd-map | deleted-map)
 			case $kind in
 			memfd-map) name=/memfd:wl-unsupported-map what="memfd mapping" ;;
-			sysv-shm) name=/SYSV what="SysV shared memory" ;;
 			deleted-map) name=$WORK/wl-deleted-map.$PID what="mapping of deleted file" ;;
 			esac
 			addr=$(vma_of "$PID" "$name")

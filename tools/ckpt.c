@@ -2,7 +2,7 @@
 /*
  * The ckpt command: a thin layer over libckpt (include/ckpt.h).
  *
- *   ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job]
+ *   ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--ipc-key KEY]...
  *   ckpt restore -i FILE|- [--detach] [--shell-job] [--pid-wait-ms N]
  *   ckpt info -i FILE|- [--json]
  *
@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ enum {
 	OPT_PID_WAIT,
 	OPT_VDSO_PROXY,
 	OPT_JSON,
+	OPT_IPC_KEY,
 };
 
 #define COMMON_SHORT ":vh"
@@ -89,7 +91,7 @@ static const char main_help[] =
 	"Run 'ckpt COMMAND --help' for the options of a command.\n";
 
 static const char dump_help[] =
-	"Usage: ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [-v] [--log-file FILE]\n"
+	"Usage: ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--ipc-key KEY]... [-v] [--log-file FILE]\n"
 	"Write an image of the process tree rooted at PID. Once the image is\n"
 	"complete the tree is killed, unless --leave-running is given. If the dump\n"
 	"fails, the tree goes on running and a partly written FILE is removed.\n"
@@ -98,7 +100,11 @@ static const char dump_help[] =
 	"  -o, --output FILE     write the image to FILE (created with mode 0600);\n"
 	"                        - writes it to stdout, which may be a pipe\n"
 	"      --leave-running   let the tree go on after the dump\n"
-	"      --shell-job       allow the caller's terminal as descriptors of the tree\n" COMMON_HELP
+	"      --shell-job       allow the caller's terminal as descriptors of the tree\n"
+	"      --ipc-key KEY     also save the SysV IPC objects with this key (decimal,\n"
+	"                        or hex with 0x); may be given more than once. Without\n"
+	"                        it a dump saves those the tree attached, created or\n"
+	"                        used last (docs/ipc.md)\n" COMMON_HELP
 	"\n" EXIT_HELP;
 
 static const char restore_help[] =
@@ -314,10 +320,30 @@ static int open_input(struct cmd *c, const char *path, int *fd)
 
 /* dump */
 
+#define MAX_IPC_KEYS 64
+
 struct dump_args {
 	struct ckpt_dump_opts o;
 	const char *out;
+	int keys[MAX_IPC_KEYS];
 };
+
+/* A SysV key as ipcs shows it (hex) or as a program passes it (decimal); IPC_PRIVATE names nothing. */
+static int parse_ipc_key(struct cmd *c, struct dump_args *a, const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 0);
+	if (errno || end == s || *end || v == 0 || v < INT32_MIN || v > UINT32_MAX)
+		return usage_error(c, "--ipc-key: '%s' is not a SysV key (a nonzero 32-bit number)", s);
+	if (a->o.nr_ipc_keys == MAX_IPC_KEYS)
+		return usage_error(c, "--ipc-key: at most %d keys", MAX_IPC_KEYS);
+	a->keys[a->o.nr_ipc_keys++] = (int)(uint32_t)v;
+	a->o.ipc_keys = a->keys;
+	return PROCEED;
+}
 
 static int dump_opt(struct cmd *c, void *p, int opt)
 {
@@ -335,6 +361,8 @@ static int dump_opt(struct cmd *c, void *p, int opt)
 	case OPT_SHELL_JOB:
 		a->o.shell_job = true;
 		return PROCEED;
+	case OPT_IPC_KEY:
+		return parse_ipc_key(c, a, optarg);
 	}
 	return usage_error(c, "unexpected option");
 }
@@ -442,6 +470,7 @@ static int cmd_dump(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "leave-running", no_argument, NULL, OPT_LEAVE_RUNNING },
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
+		{ "ipc-key", required_argument, NULL, OPT_IPC_KEY },
 		COMMON_LONG,
 		{ NULL, 0, NULL, 0 },
 	};

@@ -3,6 +3,7 @@
 #include "res.h"
 
 static const struct res_ops *const kinds[] = {
+	&res_mqueue, /* before res_path: a queue's descriptor looks like a regular file */
 	&res_path,
 	&res_chardev,
 	&res_tty,

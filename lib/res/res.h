@@ -21,6 +21,7 @@ enum file_kind {
 	FILE_KIND_EVENTFD = 5,
 	FILE_KIND_EPOLL = 6,
 	FILE_KIND_FIFO = 7,   /* a named pipe, reopened by path, with its data */
+	FILE_KIND_MQUEUE = 14, /* a POSIX message queue, with its messages */
 };
 
 /*
@@ -88,10 +89,14 @@ extern const struct res_ops res_pipe;
 extern const struct res_ops res_eventfd;
 extern const struct res_ops res_epoll;
 extern const struct res_ops res_fifo;
+extern const struct res_ops res_mqueue;
 
 /* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);
 const Ckpt__File *pipe_contents(const struct model *m, uint32_t kind, uint64_t id);
+
+/* mqueue.c: the File record holding the state of the message queue with inode ino. */
+const Ckpt__File *mqueue_state(const struct model *m, uint64_t ino);
 
 /* Reads a "key:" value of /proc/PID/task/TID/fdinfo/FD; NULL if absent. */
 char *fdinfo_text(const struct fd_desc *fd);

@@ -11,7 +11,7 @@
  *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed signalfd timerfd
  *   inotify fanotify userfaultfd pidfd memfd io_uring fifo deleted
  * Mapping kinds hold one mapping and no descriptor for it:
- *   memfd-map sysv-shm deleted-map
+ *   memfd-map deleted-map
  * KIND "none" (the default) holds nothing unusual.
  *
  * The root first forks a child that waits (so the tree has two processes;
@@ -36,7 +36,6 @@
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
-#include <sys/shm.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -126,7 +125,6 @@ static int place(int fd, int want)
 
 static char path1[1200];
 static void *map;
-static int shmid = -1;
 static struct sockaddr_in inet_addr_;
 
 /* ---- making each kind ---- */
@@ -254,17 +252,6 @@ static int make(const char *k)
 		if (map == MAP_FAILED)
 			return -1;
 		memcpy(map, "memfd-map", 9);
-		return 0;
-	}
-	if (!strcmp(k, "sysv-shm")) {
-		shmid = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
-		if (shmid < 0)
-			return -1;
-		map = shmat(shmid, NULL, 0);
-		shmctl(shmid, IPC_RMID, NULL); /* goes away with the last detach */
-		if (map == (void *)-1)
-			return -1;
-		memcpy(map, "sysv-shm", 8);
 		return 0;
 	}
 	if (!strcmp(k, "deleted-map")) {
@@ -411,11 +398,9 @@ static void check(const char *k)
 		expect_read(9, "prepost", "fifo");
 		return;
 	}
-	if (!strcmp(k, "memfd-map") || !strcmp(k, "sysv-shm") || !strcmp(k, "deleted-map")) {
+	if (!strcmp(k, "memfd-map") || !strcmp(k, "deleted-map")) {
 		if (memcmp(map, k, strlen(k)))
 			FAILF("%s: the mapping lost its data", k);
-		if (shmid >= 0)
-			shmdt(map);
 		return;
 	}
 }
@@ -423,7 +408,7 @@ static void check(const char *k)
 static const char *kinds[] = {
 	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "signalfd", "timerfd",
 	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo-deleted", "deleted",
-	"memfd-map", "sysv-shm", "deleted-map", "procfile",
+	"memfd-map", "deleted-map", "procfile",
 };
 
 static int known(const char *k)
