@@ -193,34 +193,46 @@ static uint64_t zero_pages_hash(uint32_t n)
 }
 
 /*
- * A Pages record, then its padding and page data, with data_hash set. A
- * record beyond the budget of page data is left out: the image stays valid.
+ * A record with page data (Pages, SysvPages), then its padding and page
+ * data, with data_hash set. A record beyond the budget of page data is left
+ * out: the image stays valid.
  */
 static bool rep_pages(struct repair *rp, const struct img_frame *f, const uint8_t *payload, size_t len)
 {
-	Ckpt__Pages *pg = ckpt__pages__unpack(NULL, len, payload);
+	const ProtobufCMessageDescriptor *desc =
+		f->type == REC_PAGES ? &ckpt__pages__descriptor : &ckpt__sysv_pages__descriptor;
+	ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, len, payload);
 	struct image *img = rp->img;
+	uint32_t nr_pages;
+	uint64_t *hash;
 	size_t plen, pad;
 	uint8_t *packed;
 	struct hole *h;
 
-	if (!pg)
+	if (!msg)
 		return false;
-	if (pg->nr_pages == 0 || pg->nr_pages > IMG_MAX_CHUNK_PAGES) {
-		ckpt__pages__free_unpacked(pg, NULL);
+	if (f->type == REC_PAGES) {
+		nr_pages = ((Ckpt__Pages *)msg)->nr_pages;
+		hash = &((Ckpt__Pages *)msg)->data_hash;
+	} else {
+		nr_pages = ((Ckpt__SysvPages *)msg)->nr_pages;
+		hash = &((Ckpt__SysvPages *)msg)->data_hash;
+	}
+	if (nr_pages == 0 || nr_pages > IMG_MAX_CHUNK_PAGES) {
+		protobuf_c_message_free_unpacked(msg, NULL);
 		return false;
 	}
-	if (pg->nr_pages > rp->pages_left || rp->page_records_left == 0) {
-		ckpt__pages__free_unpacked(pg, NULL);
+	if (nr_pages > rp->pages_left || rp->page_records_left == 0) {
+		protobuf_c_message_free_unpacked(msg, NULL);
 		return true;
 	}
-	rp->pages_left -= pg->nr_pages;
+	rp->pages_left -= nr_pages;
 	rp->page_records_left--;
-	pg->data_hash = zero_pages_hash(pg->nr_pages);
-	plen = ckpt__pages__get_packed_size(pg);
+	*hash = zero_pages_hash(nr_pages);
+	plen = protobuf_c_message_get_packed_size(msg);
 	packed = malloc(plen ? plen : 1);
 	CHECK(packed, "out of memory");
-	ckpt__pages__pack(pg, packed);
+	protobuf_c_message_pack(msg, packed);
 	rep_record(rp, f, packed, plen);
 	free(packed);
 	pad = PAGE_ALIGN(img->size) - img->size;
@@ -231,9 +243,9 @@ static bool rep_pages(struct repair *rp, const struct img_frame *f, const uint8_
 	}
 	h = array_push(&img->holes, &img->nr_holes, &img->cap_holes, sizeof(*h));
 	h->at = img->out.n;
-	h->len = (size_t)pg->nr_pages * PAGE_SIZE;
+	h->len = (size_t)nr_pages * PAGE_SIZE;
 	img->size += h->len;
-	ckpt__pages__free_unpacked(pg, NULL);
+	protobuf_c_message_free_unpacked(msg, NULL);
 	return true;
 }
 
@@ -319,7 +331,7 @@ static void repair(const uint8_t *data, size_t size, struct image *img)
 			rep_trailer(&rp, &f, payload, f.len);
 			break;
 		}
-		if (f.type != REC_PAGES || !rep_pages(&rp, &f, payload, f.len))
+		if (!img_rec_has_data(f.type) || !rep_pages(&rp, &f, payload, f.len))
 			rep_record(&rp, &f, payload, f.len);
 	}
 	img_put(img, data + p, size - p);
@@ -396,6 +408,27 @@ static void check_model(const struct model *m)
 			      (unsigned long long)v->pgoff, (unsigned long long)s->id, (unsigned long long)s->size);
 		}
 	}
+	for (size_t i = 0; i < m->vmas.n; i++) {
+		const Ckpt__Vma *v = m->vmas.v[i];
+		const Ckpt__SysvObject *o = v->has_sysv_shm_id ? model_sysv(m, SYSV_SHM, v->sysv_shm_id) : NULL;
+
+		if (v->kind != CKPT__VMA_KIND__VMA_SYSV_SHM)
+			continue;
+		CHECK(o, "accepted a SysV vma without its segment");
+		CHECK(!oracle("sysv-range") || (o->shm_size <= (1ULL << 40) && v->pgoff <= PAGE_ALIGN(o->shm_size) &&
+						 v->end - v->start <= PAGE_ALIGN(o->shm_size) - v->pgoff),
+		      "accepted pid %u vma 0x%llx-0x%llx at offset 0x%llx of SysV segment %d, which has 0x%llx bytes",
+		      v->pid, (unsigned long long)v->start, (unsigned long long)v->end, (unsigned long long)v->pgoff, o->id,
+		      (unsigned long long)o->shm_size);
+	}
+	for (size_t i = 0; i < m->procs.n; i++)
+		for (size_t k = 0; k < m->procs.v[i]->n_sem_undo; k++) {
+			const Ckpt__SysvSemUndo *u = m->procs.v[i]->sem_undo[k];
+			const Ckpt__SysvObject *s = model_sysv(m, SYSV_SEM, u->sem_id);
+
+			CHECK(s && s->n_sem_values == u->n_adj, "accepted adjustments of pid %u in SysV set %d",
+			      m->procs.v[i]->pid, u->sem_id);
+		}
 	for (size_t i = 0; i < m->threads.n; i++) {
 		const Ckpt__Process *p = model_proc(m, m->threads.v[i]->pid);
 
@@ -468,15 +501,27 @@ static int read_plain(struct ckpt_ctx *ctx, int fd, uint64_t *size, struct range
 		e = model_validate(&m, ctx);
 	if (e == 0)
 		check_model(&m);
-	while (e == 0 && type == REC_PAGES) {
-		const Ckpt__Pages *pg = (const Ckpt__Pages *)msg;
+	while (e == 0 && img_rec_has_data(type)) {
 		struct range *rg = array_push(&pages->v, &pages->n, &pages->cap, sizeof(*rg));
 
-		rg->pid = pg->pid;
-		rg->shmem_id = pg->pid ? 0 : pg->shmem_id;
-		rg->start = pg->addr;
-		rg->end = pg->addr + (uint64_t)pg->nr_pages * PAGE_SIZE; /* ckpt info checks it does not wrap */
-		e = img_skip_page_data(&r, pg);
+		if (type == REC_PAGES) {
+			const Ckpt__Pages *pg = (const Ckpt__Pages *)msg;
+
+			rg->pid = pg->pid;
+			rg->shmem_id = pg->pid ? 0 : pg->shmem_id;
+			rg->start = pg->addr;
+			rg->end = pg->addr + (uint64_t)pg->nr_pages * PAGE_SIZE; /* ckpt info checks it does not wrap */
+			e = img_skip_page_data(&r, pg);
+		} else {
+			const Ckpt__SysvPages *sp = (const Ckpt__SysvPages *)msg;
+
+			/* A key of its own: neither a pid nor a shmem id. */
+			rg->pid = 0;
+			rg->shmem_id = (1ULL << 62) | (uint32_t)sp->shm_id;
+			rg->start = sp->offset;
+			rg->end = sp->offset + (uint64_t)sp->nr_pages * PAGE_SIZE;
+			e = img_skip_data(&r, sp->nr_pages, sp->data_hash);
+		}
 		img_free_msg(msg);
 		msg = NULL;
 		if (e == 0)

@@ -95,8 +95,9 @@ static int create_queue(struct ckpt_ctx *ctx, const Ckpt__File *s, char *name, s
 		return fail(ctx, -EEXIST, "POSIX message queue %s exists already; remove it (mq_unlink) or restore elsewhere",
 			    s->path);
 	if (fd < 0)
-		return fail(ctx, -errno, "POSIX message queue %s: creating it (%llu messages of %llu bytes): %s", s->path,
-			    (unsigned long long)s->mq_maxmsg, (unsigned long long)s->mq_msgsize, strerror(errno));
+		return fail(ctx, -errno, "POSIX message queue %s: creating it (%llu messages of %llu bytes): %s%s", s->path,
+			    (unsigned long long)s->mq_maxmsg, (unsigned long long)s->mq_msgsize, strerror(errno),
+			    errno == EINVAL ? " (above fs.mqueue.msg_max or msgsize_max here? that needs CAP_SYS_RESOURCE)" : "");
 	/* mq_open applied our umask, and we are not its owner. */
 	if (fchmod(fd, s->mode & 0777) < 0 || fchown(fd, s->has_mq_uid ? s->mq_uid : 0, s->has_mq_gid ? s->mq_gid : 0) < 0) {
 		int e = errno;
