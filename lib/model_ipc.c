@@ -10,6 +10,7 @@
 
 #include "image.h"
 #include "model.h"
+#include "res/res.h"
 
 /* Limits of the kernel (its ipc/ sources, include/linux/ipc_namespace.h). */
 #define SEMVMX 32767
@@ -129,7 +130,39 @@ static int check_sem_undo(const struct model *m, struct ckpt_ctx *ctx, const Ckp
 	return 0;
 }
 
-static int check_mqueue(const struct model *m, struct ckpt_ctx *ctx, const Ckpt__File *f)
+/* (pid, queue) of every descriptor of a message queue, sorted: who holds which queue. */
+struct holder {
+	uint32_t pid;
+	uint64_t ino;
+};
+
+static int cmp_holder(const void *a, const void *b)
+{
+	const struct holder *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static struct holder *queue_holders(const struct model *m, size_t *n)
+{
+	struct holder *h = xcalloc(m->fds.n + 1, sizeof(*h));
+
+	*n = 0;
+	for (size_t i = 0; i < m->fds.n; i++) {
+		const Ckpt__File *f = model_file(m, m->fds.v[i]->file_id);
+
+		if (f && f->kind == FILE_KIND_MQUEUE)
+			h[(*n)++] = (struct holder){ m->fds.v[i]->pid, f->ino };
+	}
+	if (*n)
+		qsort(h, *n, sizeof(*h), cmp_holder);
+	return h;
+}
+
+static int check_mqueue(const struct model *m, struct ckpt_ctx *ctx, const Ckpt__File *f, const struct holder *h,
+			size_t nh)
 {
 	const Ckpt__MqNotify *n = f->mq_notify;
 
@@ -145,8 +178,12 @@ static int check_mqueue(const struct model *m, struct ckpt_ctx *ctx, const Ckpt_
 	if (n) {
 		const Ckpt__Process *p = model_proc(m, n->pid);
 
+		struct holder key = { n->pid, f->ino };
+
+		/* It registers again on a descriptor of its own (lib/ipc_mqueue.c). */
 		if (!p || p->state == 1 || n->notify > SIGEV_NONE_ ||
-		    (n->notify == SIGEV_SIGNAL_ && (n->signo < 1 || n->signo > 64)))
+		    (n->notify == SIGEV_SIGNAL_ && (n->signo < 1 || n->signo > 64)) ||
+		    !bsearch(&key, h, nh, sizeof(*h), cmp_holder))
 			return fail(ctx, -EBADMSG, "image damaged: notification of queue %.64s", f->path);
 	}
 	return 0;
@@ -164,7 +201,13 @@ int model_validate_ipc(const struct model *m, struct ckpt_ctx *ctx)
 		r = check_msgs(m, ctx);
 	for (size_t i = 0; r == 0 && i < m->procs.n; i++)
 		r = check_sem_undo(m, ctx, m->procs.v[i]);
-	for (size_t i = 0; r == 0 && i < m->files.n; i++)
-		r = check_mqueue(m, ctx, m->files.v[i]);
+	if (r == 0) {
+		size_t nh;
+		struct holder *h = queue_holders(m, &nh);
+
+		for (size_t i = 0; r == 0 && i < m->files.n; i++)
+			r = check_mqueue(m, ctx, m->files.v[i], h, nh);
+		free(h);
+	}
 	return r;
 }
