@@ -569,9 +569,11 @@ static void t_mqueues(struct info *in)
 		t_str(in->out, f->path);
 		fprintf(in->out, "%s: %zu messages (%zu bytes), at most %llu of %llu bytes", f->mq_unlinked ? " (unlinked)" : "",
 			f->n_mq_messages, bytes, (unsigned long long)f->mq_maxmsg, (unsigned long long)f->mq_msgsize);
-		if (f->mq_notify)
-			fprintf(in->out, ", notifies pid %u %s %u", f->mq_notify->pid,
-				f->mq_notify->notify ? "(no signal)" : "with signal", f->mq_notify->signo);
+		if (f->mq_notify && f->mq_notify->notify)
+			fprintf(in->out, ", notifies pid %u without a signal", f->mq_notify->pid);
+		else if (f->mq_notify)
+			fprintf(in->out, ", notifies pid %u with signal %u, value 0x%llx", f->mq_notify->pid,
+				f->mq_notify->signo, (unsigned long long)f->mq_notify->value);
 		fputc('\n', in->out);
 	}
 }

@@ -156,13 +156,10 @@ static int drain(struct mq_dump *q)
 		unsigned prio;
 		ssize_t len = mq_receive(q->qfd, buf, (size_t)q->attr.mq_msgsize, &prio);
 
-		if (len < 0) {
-			int e = errno;
-
-			refill(q, q->n);
-			return fail(d->ctx, e == EAGAIN ? -EAGAIN : -e, "POSIX message queue %s: reading message %zu: %s",
-				    q->f->path, q->n, e == EAGAIN ? "the queue changed while it was read; try again" : strerror(e));
-		}
+		if (len < 0) /* the caller puts back the q->n messages taken */
+			return fail(d->ctx, errno == EAGAIN ? -EAGAIN : -errno, "POSIX message queue %s: reading message %zu: %s",
+				    q->f->path, q->n,
+				    errno == EAGAIN ? "the queue changed while it was read; try again" : strerror(errno));
 		m = arena_alloc(&d->m.arena, sizeof(*m));
 		ckpt__mq_message__init(m);
 		m->prio = prio;
@@ -172,11 +169,9 @@ static int drain(struct mq_dump *q)
 		q->msgs[q->n] = m;
 		total += (size_t)len;
 	}
-	if (total > MQ_MAX_SAVED) {
-		refill(q, q->n);
+	if (total > MQ_MAX_SAVED)
 		return fail(d->ctx, -EFBIG, "POSIX message queue %s: %zu bytes of messages is more than ckpt saves (%u)",
 			    q->f->path, total, MQ_MAX_SAVED);
-	}
 	return 0;
 }
 
@@ -279,9 +274,13 @@ static int restore_registration(struct mq_dump *q)
 		scratch = (uint64_t)ret;
 	if (r == 0 && q->notify == SIGEV_SIGNAL)
 		r = take_signal(q, &rm, scratch, &value);
-	/* Even if the value could not be read: the process gets its registration back. */
-	if (scratch && (r2 = register_again(q, &rm, scratch, value)) < 0 && r == 0)
-		r = r2;
+	/*
+	 * Without its value, no registration is made again: the process then
+	 * has (or had) the notification, as if a message had come, rather
+	 * than a registration that would bring it another value.
+	 */
+	if (r == 0)
+		r = register_again(q, &rm, scratch, value);
 	if (scratch && (r2 = remote_syscall(&rm, &ret, SYS_munmap, scratch, SCRATCH_SIZE, 0, 0, 0, 0)) < 0 && r == 0)
 		r = r2;
 	r2 = remote_end(&rm);
@@ -291,13 +290,14 @@ static int restore_registration(struct mq_dump *q)
 	return 0;
 }
 
-/* Makes an empty queue send its notification: one empty message, taken again. */
-static int fire_empty(struct mq_dump *q)
+/* Makes an empty queue send its notification: one empty message, taken again. *sent: it went off. */
+static int fire_empty(struct mq_dump *q, bool *sent)
 {
 	char c;
 	unsigned prio;
 
-	if (mq_send(q->qfd, "", 0, 0) < 0)
+	*sent = mq_send(q->qfd, "", 0, 0) == 0;
+	if (!*sent)
 		return fail(q->d->ctx, -errno, "POSIX message queue %s: %s", q->f->path, strerror(errno));
 	if (mq_receive(q->qfd, &c, (size_t)q->attr.mq_msgsize, &prio) < 0)
 		return fail(q->d->ctx, -errno, "POSIX message queue %s: taking back an empty message: %s", q->f->path,
@@ -305,25 +305,36 @@ static int fire_empty(struct mq_dump *q)
 	return 0;
 }
 
+/*
+ * Takes the messages and gives them back. Giving back any message to the
+ * emptied queue sets off its notification (an empty queue is made to, on
+ * purpose): then the registration is read and made again, whatever failed.
+ */
 static int contents(struct mq_dump *q)
 {
-	bool fire = q->owner && q->notify == SIGEV_SIGNAL && q->attr.mq_curmsgs == 0;
-	int r = drain(q);
+	bool fire = q->owner && q->notify == SIGEV_SIGNAL && q->attr.mq_curmsgs == 0, fired;
+	int r = drain(q), r2;
 
-	if (r < 0)
-		return r;
-	if (fire)
-		r = fire_empty(q);
-	if (r == 0)
-		r = refill(q, q->n);
-	if (r < 0)
-		return r;
+	if (r == 0 && mqueue_fail_point(q->d->ctx, false))
+		r = fail(q->d->ctx, -EIO, "POSIX message queue %s: injected failure with its messages taken", q->f->path);
+	if (r == 0 && fire)
+		r = fire_empty(q, &fire);
+	else
+		fire = false;
+	r2 = refill(q, q->n);
+	r = r ? r : r2;
+	fired = q->owner && (q->n || fire);
+	if (r == 0 && fired && mqueue_fail_point(q->d->ctx, true))
+		r = fail(q->d->ctx, -EIO, "POSIX message queue %s: injected failure after its notification went off",
+			 q->f->path);
+	/* Whatever failed, the registration that went off is made again. */
+	r2 = fired ? restore_registration(q) : 0;
+	if (r < 0 || r2 < 0)
+		return r < 0 ? r : r2;
 	q->f->n_mq_messages = q->n;
 	q->f->mq_messages = q->msgs;
-	if (q->owner && (q->n || fire))
-		return restore_registration(q);
 	/* SIGEV_NONE on an empty queue: nothing went off, and there is nothing more to know. */
-	if (q->owner)
+	if (q->owner && !fired)
 		record_notify(q, 0);
 	return 0;
 }

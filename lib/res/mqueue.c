@@ -167,6 +167,16 @@ static int mqueue_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt_
 	return 0;
 }
 
+/*
+ * Failure injection (CKPT_FAIL_AT) while lib/ipc_mqueue.c holds a queue's
+ * messages, and once its notification went off: the dump must then give
+ * the queue back as it was. Here, with the kind, for tests/t-fail-dump.sh.
+ */
+bool mqueue_fail_point(struct ckpt_ctx *ctx, bool fired)
+{
+	return fail_point(ctx, fired ? "mqueue-fired" : "mqueue-drained");
+}
+
 const struct res_ops res_mqueue = {
 	.name = "mqueue",
 	.kind = FILE_KIND_MQUEUE,

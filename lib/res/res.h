@@ -97,6 +97,7 @@ const Ckpt__File *pipe_contents(const struct model *m, uint32_t kind, uint64_t i
 
 /* mqueue.c: the File record holding the state of the message queue with inode ino. */
 const Ckpt__File *mqueue_state(const struct model *m, uint64_t ino);
+bool mqueue_fail_point(struct ckpt_ctx *ctx, bool fired);
 
 /* Reads a "key:" value of /proc/PID/task/TID/fdinfo/FD; NULL if absent. */
 char *fdinfo_text(const struct fd_desc *fd);
