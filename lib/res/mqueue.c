@@ -174,7 +174,9 @@ static int mqueue_open(struct ckpt_ctx *ctx, struct res_restore *rr, const Ckpt_
  */
 bool mqueue_fail_point(struct ckpt_ctx *ctx, bool fired)
 {
-	return fail_point(ctx, fired ? "mqueue-fired" : "mqueue-drained");
+	if (fired)
+		return fail_point(ctx, "mqueue-fired");
+	return fail_point(ctx, "mqueue-drained");
 }
 
 const struct res_ops res_mqueue = {
