@@ -47,6 +47,8 @@ struct mq_dump {
 	size_t n;
 };
 
+static bool named_queue(const char *name, uint64_t ino);
+
 struct mq_status {
 	unsigned long qsize;
 	int notify, signo, pid;
@@ -358,6 +360,11 @@ static int dump_queue(struct dump *d, const struct dfile *df)
 	struct mq_status st, after;
 	int r;
 
+	/* The restore makes it again by name, in our namespace: it must be the one of that name here. */
+	if (!q.f->mq_unlinked && !named_queue(q.f->path, q.f->ino))
+		return fail(d->ctx, -EOPNOTSUPP,
+			    "pid %d fd %d: POSIX message queue %s is not the queue of that name in ckpt's IPC namespace; queues of another IPC namespace are not supported yet",
+			    df->pid, df->fd, q.f->path);
 	q.qfd = open_queue(d, df, df->f);
 	if (q.qfd < 0)
 		return q.qfd;
