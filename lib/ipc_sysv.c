@@ -362,6 +362,13 @@ static int run_probe(struct undo_probe *pr, size_t last_sem, bool *in_range)
 		*in_range = ret == -EAGAIN;
 		return 0;
 	}
+	/* No write permission: it could make no adjustment there (docs/ipc.md). */
+	if (ret == -EACCES) {
+		pr_debug(pr->d->ctx, "pid %d: may not alter SysV semaphore set %d: no adjustments there", pr->dp->pid,
+			 pr->set->id);
+		*in_range = true;
+		return 0;
+	}
 	if (ret == -EIDRM || ret == -EINVAL)
 		return fail(pr->d->ctx, -EAGAIN, "SysV semaphore set id %d: removed while the dump read it; try again",
 			    pr->set->id);
