@@ -447,7 +447,8 @@ static void check_model(const struct model *m)
  * record makes the image invalid). */
 struct range {
 	uint32_t pid;
-	uint64_t shmem_id; /* with pid 0 */
+	uint64_t shmem_id; /* with pid 0: a shmem id, or with sysv a SysV segment id */
+	bool sysv;
 	uint64_t start, end;
 };
 
@@ -464,6 +465,8 @@ static int cmp_range(const void *a, const void *b)
 		return x->pid < y->pid ? -1 : 1;
 	if (x->shmem_id != y->shmem_id)
 		return x->shmem_id < y->shmem_id ? -1 : 1;
+	if (x->sysv != y->sysv)
+		return x->sysv ? 1 : -1;
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
@@ -476,7 +479,7 @@ static void check_pages(struct ranges *rs)
 	for (size_t i = 1; i < rs->n; i++) {
 		const struct range *a = &rs->v[i - 1], *b = &rs->v[i];
 
-		CHECK(a->pid != b->pid || a->shmem_id != b->shmem_id || a->end <= b->start,
+		CHECK(a->pid != b->pid || a->shmem_id != b->shmem_id || a->sysv != b->sysv || a->end <= b->start,
 		      "ckpt info accepts the page at 0x%llx of %s %llu twice", (unsigned long long)b->start,
 		      b->pid ? "pid" : "shared memory", (unsigned long long)(b->pid ? b->pid : b->shmem_id));
 	}
@@ -508,6 +511,7 @@ static int read_plain(struct ckpt_ctx *ctx, int fd, uint64_t *size, struct range
 			const Ckpt__Pages *pg = (const Ckpt__Pages *)msg;
 
 			rg->pid = pg->pid;
+			rg->sysv = false;
 			rg->shmem_id = pg->pid ? 0 : pg->shmem_id;
 			rg->start = pg->addr;
 			rg->end = pg->addr + (uint64_t)pg->nr_pages * PAGE_SIZE; /* ckpt info checks it does not wrap */
@@ -515,9 +519,9 @@ static int read_plain(struct ckpt_ctx *ctx, int fd, uint64_t *size, struct range
 		} else {
 			const Ckpt__SysvPages *sp = (const Ckpt__SysvPages *)msg;
 
-			/* A key of its own: neither a pid nor a shmem id. */
 			rg->pid = 0;
-			rg->shmem_id = (1ULL << 62) | (uint32_t)sp->shm_id;
+			rg->shmem_id = (uint32_t)sp->shm_id;
+			rg->sysv = true;
 			rg->start = sp->offset;
 			rg->end = sp->offset + (uint64_t)sp->nr_pages * PAGE_SIZE;
 			e = img_skip_data(&r, sp->nr_pages, sp->data_hash);
