@@ -13,7 +13,8 @@
  * Nothing here changes what the tree or anyone else sees, with two
  * exceptions said in docs/ipc.md: ckpt attaches each segment once to read
  * it (its last attach pid and times then name ckpt), and reading a
- * process's semaphore adjustments gives it an (empty) undo list.
+ * process's semaphore adjustments gives it an entry of zeros for each set,
+ * which updates the set's sem_otime when the process exits.
  */
 #include <fcntl.h>
 #include <linux/kcmp.h>
