@@ -6,8 +6,8 @@
  *
  * Each input is written to a memfd and read twice:
  *   1. as restore reads it: img_reader_open, model_read, model_validate,
- *      then every Pages record with its data (img_skip_page_data) up to the
- *      trailer;
+ *      the FileData records (model_read_file_data), then every Pages and
+ *      SysvPages record with its data (img_skip_data) up to the trailer;
  *   2. with ckpt_info() into /dev/null, as text and, if that succeeds, as
  *      JSON.
  * Any error return is fine. Crashes, sanitizer reports, leaks, timeouts and
@@ -16,7 +16,9 @@
  *     size other than the image's, or its JSON fails where its text did not;
  *   - model_validate() accepted a model that breaks what
  *     docs/image-format.md says of it (check_model);
- *   - ckpt info accepted an image that saves a page twice (check_pages).
+ *   - ckpt info accepted an image that saves a page twice (check_pages);
+ *   - a memfd or unlinked file without a valid object record (check_model,
+ *     file-objects).
  *
  * Two kinds of input:
  *
@@ -27,13 +29,14 @@
  *
  *   compact  an image whose file head has FUZZ_FLAG_COMPACT set in `flags`
  *            (a field version-1 readers ignore), written without the page
- *            data and the padding after each Pages record, and whose
+ *            data and the padding after each record with page data (Pages,
+ *            FileData, SysvPages), and whose
  *            checksums need not be right (fuzz/corpus/compact-*, made by
  *            fuzz/make-corpus). Before reading, the target repairs it into
  *            a well-formed image: it clears the flag, recomputes every
  *            record hash, adds zero padding and page data (zero bytes)
- *            after each Pages record and sets its data_hash (a valid Pages
- *            record beyond FUZZ_MAX_PAGES pages or FUZZ_MAX_PAGE_RECORDS
+ *            after each of those and sets its data_hash (a valid one
+ *            beyond FUZZ_MAX_PAGES pages or FUZZ_MAX_PAGE_RECORDS
  *            records in all is left out), and rewrites the Trailer (image
  *            hash, record count, index) and the tail, except for what the
  *            trailer frame's `reserved` field asks to leave wrong (see
@@ -60,6 +63,7 @@
 #include "image.h"
 #include "mem.h"
 #include "model.h"
+#include "res/res.h"
 
 #define FUZZ_FLAG_COMPACT 0x80000000u
 /* Page data added to one input: at most 2 MiB, in at most 16 records (each
@@ -192,42 +196,64 @@ static uint64_t zero_pages_hash(uint32_t n)
 	return cache[n];
 }
 
+/* Zero padding to the next page, then n pages of zero data, left as a hole. */
+static void rep_data(struct repair *rp, uint32_t nr_pages)
+{
+	struct image *img = rp->img;
+	size_t pad = PAGE_ALIGN(img->size) - img->size;
+	uint8_t zeros[PAGE_SIZE] = { 0 };
+	struct hole *h;
+
+	rep_put(rp, zeros, pad);
+	h = array_push(&img->holes, &img->nr_holes, &img->cap_holes, sizeof(*h));
+	h->at = img->out.n;
+	h->len = (size_t)nr_pages * PAGE_SIZE;
+	img->size += h->len;
+}
+
+/* Whether a record of nr_pages fits the budget of page data; takes it if so. */
+static bool rep_budget(struct repair *rp, uint32_t nr_pages)
+{
+	if (nr_pages > rp->pages_left || rp->page_records_left == 0)
+		return false;
+	rp->pages_left -= nr_pages;
+	rp->page_records_left--;
+	return true;
+}
+
 /*
- * A record with page data (Pages, SysvPages), then its padding and page
- * data, with data_hash set. A record beyond the budget of page data is left
- * out: the image stays valid.
+ * A record with page data (Pages, FileData, SysvPages), then its padding
+ * and page data, with data_hash set. A record beyond the budget of page
+ * data is left out: the image stays valid.
  */
 static bool rep_pages(struct repair *rp, const struct img_frame *f, const uint8_t *payload, size_t len)
 {
-	const ProtobufCMessageDescriptor *desc =
-		f->type == REC_PAGES ? &ckpt__pages__descriptor : &ckpt__sysv_pages__descriptor;
+	const ProtobufCMessageDescriptor *desc = f->type == REC_PAGES      ? &ckpt__pages__descriptor
+						 : f->type == REC_FILEDATA ? &ckpt__file_data__descriptor
+									   : &ckpt__sysv_pages__descriptor;
 	ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, len, payload);
-	struct image *img = rp->img;
 	uint32_t nr_pages;
 	uint64_t *hash;
-	size_t plen, pad;
+	size_t plen;
 	uint8_t *packed;
-	struct hole *h;
 
 	if (!msg)
 		return false;
-	if (f->type == REC_PAGES) {
-		nr_pages = ((Ckpt__Pages *)msg)->nr_pages;
+	nr_pages = img_rec_data_pages(f->type, msg);
+	if (f->type == REC_PAGES)
 		hash = &((Ckpt__Pages *)msg)->data_hash;
-	} else {
-		nr_pages = ((Ckpt__SysvPages *)msg)->nr_pages;
+	else if (f->type == REC_FILEDATA)
+		hash = &((Ckpt__FileData *)msg)->data_hash;
+	else
 		hash = &((Ckpt__SysvPages *)msg)->data_hash;
-	}
 	if (nr_pages == 0 || nr_pages > IMG_MAX_CHUNK_PAGES) {
 		protobuf_c_message_free_unpacked(msg, NULL);
 		return false;
 	}
-	if (nr_pages > rp->pages_left || rp->page_records_left == 0) {
+	if (!rep_budget(rp, nr_pages)) {
 		protobuf_c_message_free_unpacked(msg, NULL);
 		return true;
 	}
-	rp->pages_left -= nr_pages;
-	rp->page_records_left--;
 	*hash = zero_pages_hash(nr_pages);
 	plen = protobuf_c_message_get_packed_size(msg);
 	packed = malloc(plen ? plen : 1);
@@ -235,16 +261,7 @@ static bool rep_pages(struct repair *rp, const struct img_frame *f, const uint8_
 	protobuf_c_message_pack(msg, packed);
 	rep_record(rp, f, packed, plen);
 	free(packed);
-	pad = PAGE_ALIGN(img->size) - img->size;
-	{
-		uint8_t zeros[PAGE_SIZE] = { 0 };
-
-		rep_put(rp, zeros, pad);
-	}
-	h = array_push(&img->holes, &img->nr_holes, &img->cap_holes, sizeof(*h));
-	h->at = img->out.n;
-	h->len = (size_t)nr_pages * PAGE_SIZE;
-	img->size += h->len;
+	rep_data(rp, nr_pages);
 	protobuf_c_message_free_unpacked(msg, NULL);
 	return true;
 }
@@ -441,6 +458,19 @@ static void check_model(const struct model *m)
 		CHECK(p && p->state != 1 && model_file(m, m->fds.v[i]->file_id), "accepted pid %u fd %u",
 		      m->fds.v[i]->pid, m->fds.v[i]->fd);
 	}
+	/* memfds and unlinked files: each names an object record of its kind that names itself. */
+	for (size_t i = 0; oracle("file-objects") && i < m->files.n; i++) {
+		const Ckpt__File *f = m->files.v[i], *o;
+
+		if (f->kind != FILE_KIND_MEMFD && f->kind != FILE_KIND_UNLINKED)
+			continue;
+		o = f->has_object_id ? model_file(m, f->object_id) : NULL;
+		CHECK(o && o->kind == f->kind && o->has_object_id && o->object_id == o->id &&
+			      o->size <= FILE_OBJECT_MAX_SIZE && o->path && o->path[0] == '/',
+		      "accepted file %llu of kind %u without a valid object record", (unsigned long long)f->id, f->kind);
+		CHECK(o->kind != FILE_KIND_MEMFD || (o->memfd && strlen(o->memfd->name) <= MEMFD_NAME_MAX),
+		      "accepted memfd %llu without its name", (unsigned long long)o->id);
+	}
 }
 
 /* The pages of an image: no page may be saved twice (issue 4: a repeated
@@ -504,7 +534,9 @@ static int read_plain(struct ckpt_ctx *ctx, int fd, uint64_t *size, struct range
 		e = model_validate(&m, ctx);
 	if (e == 0)
 		check_model(&m);
-	while (e == 0 && img_rec_has_data(type)) {
+	if (e == 0)
+		e = model_read_file_data(&m, &r, ctx, &type, &msg, NULL, NULL);
+	while (e == 0 && (type == REC_PAGES || type == REC_SYSV_PAGES)) {
 		struct range *rg = array_push(&pages->v, &pages->n, &pages->cap, sizeof(*rg));
 
 		if (type == REC_PAGES) {

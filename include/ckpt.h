@@ -33,6 +33,10 @@ struct ckpt_dump_opts {
 	int out_fd;             /* image is written here; a pipe works */
 	bool leave_running;     /* resume the tree instead of killing it */
 	bool shell_job;         /* allow the caller's terminal as std fds */
+	bool no_sync;           /* write a file through the page cache and do not
+	                           fsync it (default: page data with O_DIRECT, then
+	                           fsync, so the image is on disk when the call
+	                           returns) */
 	/* SysV IPC objects to dump besides those the tree uses (docs/ipc.md), by key. */
 	const int *ipc_keys;
 	size_t nr_ipc_keys;
@@ -46,6 +50,9 @@ struct ckpt_restore_opts {
 	bool vdso_proxy;        /* reach the vDSO through trampolines even when it
 	                           matches the image's (they are used by themselves
 	                           when it does not) */
+	bool allow_file_changes; /* accept files opened read-only or mapped whose
+	                           size or modification time changed since the
+	                           dump (refused otherwise) */
 };
 
 /* Statistics of the last dump or restore. */

@@ -83,4 +83,9 @@ struct pm_scan_arg {
 };
 #endif
 
+/* pidfd_open() of a thread, not a thread group (6.9). */
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD 0x80 /* O_EXCL */
+#endif
+
 #endif

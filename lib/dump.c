@@ -17,6 +17,8 @@
 
 #include "dump.h"
 #include "ipc.h"
+#include "res/pty.h"
+#include "res/res.h"
 
 int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields)
 {
@@ -257,6 +259,7 @@ static void reap_killed(const struct dproc *dp)
 			;
 }
 
+/* Kills the tree, or lets it go on as it was (a stopped process stays stopped). */
 static void release_tree(struct dump *d, bool kill_it)
 {
 	for (size_t i = 0; i < d->nr_procs; i++) {
@@ -271,12 +274,18 @@ static void release_tree(struct dump *d, bool kill_it)
 		if (kill_it)
 			reap_killed(dp);
 		for (size_t t = 0; !kill_it && t < dp->nr_tids; t++)
-			/* A process that was stopped before the dump stays stopped. */
 			thread_detach(dp->tids[t], dp->state == SEIZED_STOPPED ? SIGSTOP : 0);
-		if (dp->memfd >= 0)
-			close(dp->memfd);
-		free(dp->tids);
 	}
+}
+
+static void free_procs(struct dump *d)
+{
+	for (size_t i = 0; i < d->nr_procs; i++) {
+		if (d->procs[i].memfd >= 0)
+			close(d->procs[i].memfd);
+		free(d->procs[i].tids);
+	}
+	free(d->procs);
 }
 
 static uint64_t read_xcr0(void)
@@ -348,7 +357,8 @@ static int write_header(struct dump *d)
 		}                                                                  \
 	} while (0)
 
-static int write_image(struct dump *d)
+/* Records, then the page data that must be read while the tree is stopped. */
+static int write_frozen_part(struct dump *d)
 {
 	int r = write_header(d);
 
@@ -361,18 +371,43 @@ static int write_image(struct dump *d)
 	WRITE_ALL(d, shmems, REC_SHMEM);
 	WRITE_ALL(d, vmas, REC_VMA);
 	r = sysv_write_records(d);
+	/* memfd and unlinked files: shared with whoever has them, so copied now. */
 	if (r == 0)
-		r = dump_pages(d);
+		r = dump_file_data(d);
+	if (r == 0)
+		r = dump_shared_pages(d);
+	/* SysV segments are shared memory too. */
 	if (r == 0)
 		r = sysv_write_pages(d);
+	for (size_t i = 0; r == 0 && i < d->nr_procs; i++)
+		if (!d->procs[i].snap)
+			r = dump_private_pages(d, &d->procs[i]);
+	return r;
+}
+
+/* The memory of snapshotted processes, then the trailer; the tree may run. */
+static int write_rest(struct dump *d)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < d->nr_procs; i++)
+		if (d->procs[i].snap)
+			r = dump_private_pages(d, &d->procs[i]);
+	if (r == 0)
+		r = img_writer_finish(&d->w);
 	if (r < 0)
 		return r;
-	r = img_writer_finish(&d->w);
-	if (r < 0)
-		return r;
-	if (fsync(d->opts->out_fd) < 0 && errno != EINVAL && errno != EROFS)
+	if (!d->opts->no_sync && fsync(d->opts->out_fd) < 0 && errno != EINVAL && errno != EROFS)
 		return fail(d->ctx, -errno, "syncing the image: %s", strerror(errno));
 	return 0;
+}
+
+static bool any_snapshot(const struct dump *d)
+{
+	for (size_t i = 0; i < d->nr_procs; i++)
+		if (d->procs[i].snap)
+			return true;
+	return false;
 }
 
 static int check_target(struct dump *d)
@@ -409,6 +444,17 @@ static int collect(struct dump *d)
 		if (r < 0)
 			return r;
 	}
+	r = dump_check_objects(d);
+	if (r < 0)
+		return r;
+	/* Controlling terminals that are ptys of the tree: their masters are all known now. */
+	r = pty_dump_cttys(d->ctx, &d->m);
+	if (r < 0)
+		return r;
+	r = res_dump_finish(d->ctx, &d->m);
+	if (r < 0)
+		return r;
+	/* After every File is known (also those in flight in unix sockets): queues of the tree. */
 	r = sysv_collect(d);
 	return r < 0 ? r : mqueue_collect(d);
 }
@@ -417,6 +463,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 {
 	struct dump d = { .ctx = ctx, .opts = opts, .next_id = 1 };
 	uint64_t t0 = now_ns(), t_frozen;
+	bool released = false;
 	sigset_t old_mask;
 	int r, intr_fd;
 
@@ -444,12 +491,21 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 		r = collect(&d);
 	if (r == 0 && fail_point(ctx, "collect"))
 		r = fail(ctx, -EIO, "collect: injected failure");
+	if (r == 0 && opts->leave_running)
+		snap_take_all(&d);
 	if (r == 0) {
-		d.buf = malloc(IMG_MAX_CHUNK_PAGES * PAGE_SIZE);
-		r = d.buf ? img_writer_open(&d.w, ctx, opts->out_fd, intr_fd) : -ENOMEM;
+		r = img_writer_open(&d.w, ctx, opts->out_fd, intr_fd, !opts->no_sync);
 	}
 	if (r == 0)
-		r = write_image(&d);
+		r = write_frozen_part(&d);
+	/* With every process snapshotted or written, the tree can go on now. */
+	if (r == 0 && any_snapshot(&d)) {
+		release_tree(&d, false);
+		released = true;
+		ctx->stats.frozen_ns = now_ns() - t_frozen;
+	}
+	if (r == 0)
+		r = write_rest(&d);
 	if (r == 0 && fail_point(ctx, "before-release"))
 		r = fail(ctx, -EIO, "release: injected failure");
 	if (r == 0)
@@ -458,18 +514,25 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	ctx->stats.threads = (unsigned)d.m.threads.n;
 	ctx->stats.image_bytes = d.w.off;
 	/* Only a complete, synced image lets the tree die. */
-	release_tree(&d, r == 0 && !opts->leave_running);
+	if (!released) {
+		snap_drop_all(&d, true);
+		release_tree(&d, r == 0 && !opts->leave_running);
+		ctx->stats.frozen_ns = now_ns() - t_frozen;
+	} else {
+		snap_drop_all(&d, false);
+	}
+	/* The tree is dead: its IPC objects live in the image only now. */
 	if (r == 0 && !opts->leave_running)
 		ipc_remove_dumped(&d);
-	ctx->stats.frozen_ns = now_ns() - t_frozen;
 	ctx->stats.total_ns = now_ns() - t0;
 	img_writer_close(&d.w);
 	if (intr_fd >= 0)
 		close(intr_fd);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
-	free(d.buf);
-	free(d.procs);
+	free_procs(&d);
+	dump_close_own_fds(&d);
 	free(d.dfiles);
+	free(d.srcs);
 	model_free(&d.m);
 	return r;
 }

@@ -24,6 +24,16 @@ struct dproc {
 	size_t nr_tids, cap_tids;
 	uint64_t syscall_ip;
 	int memfd;                /* /proc/PID/mem */
+	/* --leave-running: the copy-on-write child the memory is read from (dump_snap.c) */
+	pid_t snap;               /* its pid as we see it; 0: none */
+	pid_t snap_theirs;        /* its pid as its parent sees it */
+	int snap_memfd;           /* /proc/SNAP/mem */
+	struct remote snap_rm;    /* system calls run in it */
+	uint64_t snap_scratch;    /* a page of its memory for their arguments */
+	int snap_pipe;            /* read end of a pipe it vmsplices pages into, or -1 */
+	int snap_pipe_wr;         /* the write end, in the snapshot's fd table */
+	int snap_pipe_size;
+	bool snap_tried;          /* snap_prepare ran */
 	Ckpt__Process *p;
 };
 
@@ -32,6 +42,13 @@ struct dfile {
 	Ckpt__File *f;
 	pid_t pid;
 	int fd;
+	bool own;                 /* fd is ckpt's copy of a descriptor in flight */
+};
+
+/* Where to read the content of a memfd or unlinked file (its object record). */
+struct dsrc {
+	uint64_t file_id;
+	char path[64];            /* /proc/PID/fd/N, /proc/PID/map_files/A-B, /proc/PID/exe */
 };
 
 struct dump {
@@ -42,9 +59,10 @@ struct dump {
 	size_t nr_procs, cap_procs;
 	struct dfile *dfiles;
 	size_t nr_dfiles, cap_dfiles;
+	struct dsrc *srcs;
+	size_t nr_srcs, cap_srcs;
 	uint64_t next_id;
 	struct img_writer w;
-	uint8_t *buf;             /* page copy buffer, IMG_MAX_CHUNK_PAGES pages */
 	sigset_t deferred;        /* signals that end ckpt, held while the tree is ours */
 };
 
@@ -55,14 +73,35 @@ int dump_check_interrupt(struct dump *d);
 int dump_process(struct dump *d, struct dproc *dp);
 /* dump_mem.c */
 int dump_vmas(struct dump *d, struct dproc *dp);
-int dump_pages(struct dump *d);
+/* Where page data is read from: a live process, a snapshot, or a file. */
+struct mem_src {
+	pid_t pid;                /* process_vm_readv from it, when not 0 */
+	int memfd;                /* pread from it */
+	struct dproc *snap;       /* the snapshot of this process, if any */
+};
+
+/* Page data of shared memory objects, each once. */
+int dump_shared_pages(struct dump *d);
+/* Page data of dp's private memory, from its snapshot if it has one. */
+int dump_private_pages(struct dump *d, struct dproc *dp);
+/* dump_snap.c */
+void snap_take_all(struct dump *d);
+void snap_drop_all(struct dump *d, bool tree_stopped);
+/* Reads len bytes of dp's snapshot at addr into buf; -errno if it cannot. */
+int snap_read(struct dump *d, struct dproc *dp, uint64_t addr, uint8_t *buf, size_t len);
 /* dump_fd.c */
 int dump_fds(struct dump *d, struct dproc *dp);
+/* Closes ckpt's copies of descriptors in flight (dump_extra_fd). */
+void dump_close_own_fds(struct dump *d);
 /* Returns the id of a File record for a path-like object (exe, cwd, mapped file). */
 int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link, uint64_t *id);
 /* The same for a file known by path, already stat()ed. */
 struct stat;
 int dump_named_file(struct dump *d, pid_t pid, const char *path, const struct stat *st, uint64_t *id);
+/* dump_filedata.c: content of memfds and unlinked files. */
+void dump_note_content(struct dump *d, const Ckpt__File *f, const char *src);
+int dump_check_objects(struct dump *d);
+int dump_file_data(struct dump *d);
 
 int parse_stat(pid_t pid, pid_t tid, char *state, long long *fields, int nfields);
 

@@ -149,13 +149,7 @@ static int classify(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *
 		v->shmem_id = shmem_id(d, &st);
 		return 0;
 	}
-	if (!strncmp(name, "/memfd:", 7))
-		return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: memfd mapping %s is not supported yet",
-			    dp->pid, (unsigned long long)v->start, name);
-	if (strstr(name, " (deleted)"))
-		return fail(d->ctx, -EOPNOTSUPP,
-			    "pid %d vma 0x%llx: mapping of deleted file %s is not supported yet", dp->pid,
-			    (unsigned long long)v->start, name);
+	/* memfds and unlinked files too: dump_path_file() saves them with their content. */
 	v->kind = CKPT__VMA_KIND__VMA_FILE;
 	v->has_file_id = true;
 	snprintf(link, sizeof(link), "map_files/%llx-%llx", (unsigned long long)v->start, (unsigned long long)v->end);
@@ -272,39 +266,63 @@ static int write_chunk(struct dump *d, uint32_t pid, uint64_t shmem, uint64_t ad
 	return img_write_pages(&d->w, &p, &iov, 1);
 }
 
+/* Below this, a pread of /proc/PID/mem costs less than a system call run in the snapshot. */
+#define SNAP_SPLICE_MIN (64u << 10)
+
+/* Reads len bytes at off of the source into buf. */
+static int src_read(struct dump *d, uint32_t pid, struct mem_src *src, uint64_t off, uint8_t *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)off, len };
+	ssize_t got = -1;
+
+	/*
+	 * A snapshot shares its pages copy-on-write with the process:
+	 * process_vm_readv would pin them, which makes the kernel copy each
+	 * one first; vmsplice takes them without a copy. /proc/PID/mem does
+	 * not pin either, but copies twice.
+	 */
+	if (src->snap && len >= SNAP_SPLICE_MIN && snap_read(d, src->snap, off, buf, len) == 0)
+		return 0;
+	/*
+	 * process_vm_readv copies once; /proc/PID/mem copies twice but also
+	 * reads what the process may not (PROT_NONE): the fallback.
+	 */
+	if (src->pid && !src->snap)
+		got = process_vm_readv(src->pid, &local, 1, &remote, 1, 0);
+	if (got != (ssize_t)len)
+		got = pread(src->memfd, buf, len, (off_t)off);
+	if (got != (ssize_t)len)
+		return fail(d->ctx, got < 0 ? -errno : -EIO, "pid %u: reading memory at 0x%llx: %s", pid,
+			    (unsigned long long)off, got < 0 ? strerror(errno) : "short read");
+	return 0;
+}
+
 /*
  * Copies pages [addr, addr + n pages) of the source into the image. With
  * holes_ok, pages that hold only zeros are left out: restore leaves them
  * untouched, and untouched anonymous memory and shmem read as zeros. (A
  * private file mapping must keep them: a hole there shows the file.)
  */
-static int emit_run(struct dump *d, uint32_t pid, pid_t live, uint64_t shmem, int srcfd, uint64_t src_off,
+static int emit_run(struct dump *d, uint32_t pid, struct mem_src *src, uint64_t shmem, uint64_t src_off,
 		    uint64_t addr, size_t n, bool holes_ok)
 {
-	struct iovec local = { d->buf, n * PAGE_SIZE }, remote = { (void *)src_off, n * PAGE_SIZE };
-	ssize_t got = -1;
+	/* The output thread writes the page data from this buffer, not a copy. */
+	uint8_t *buf = img_page_buffer(&d->w);
 	size_t start = 0;
 	int r = dump_check_interrupt(d);
 
+	if (!buf)
+		return fail(d->ctx, -ENOMEM, "pid %u: no memory for a page buffer", pid);
+	if (r == 0)
+		r = src_read(d, pid, src, src_off, buf, n * PAGE_SIZE);
 	if (r < 0)
 		return r;
-	/*
-	 * process_vm_readv copies once; /proc/PID/mem copies twice but also
-	 * reads what the process may not (PROT_NONE): the fallback.
-	 */
-	if (live)
-		got = process_vm_readv(live, &local, 1, &remote, 1, 0);
-	if (got != (ssize_t)(n * PAGE_SIZE))
-		got = pread(srcfd, d->buf, n * PAGE_SIZE, (off_t)src_off);
-	if (got != (ssize_t)(n * PAGE_SIZE))
-		return fail(d->ctx, got < 0 ? -errno : -EIO, "pid %u: reading memory at 0x%llx: %s", pid,
-			    (unsigned long long)src_off, got < 0 ? strerror(errno) : "short read");
 	if (!holes_ok)
-		return write_chunk(d, pid, shmem, addr, d->buf, n);
+		return write_chunk(d, pid, shmem, addr, buf, n);
 	for (size_t i = 0; i <= n; i++) {
-		if (i < n && !zero_page(d->buf + i * PAGE_SIZE))
+		if (i < n && !zero_page(buf + i * PAGE_SIZE))
 			continue;
-		if (i > start && (r = write_chunk(d, pid, shmem, addr + start * PAGE_SIZE, d->buf + start * PAGE_SIZE,
+		if (i > start && (r = write_chunk(d, pid, shmem, addr + start * PAGE_SIZE, buf + start * PAGE_SIZE,
 						  i - start)) < 0)
 			return r;
 		start = i + 1;
@@ -312,7 +330,7 @@ static int emit_run(struct dump *d, uint32_t pid, pid_t live, uint64_t shmem, in
 	return 0;
 }
 
-static int dump_vma_pages(struct dump *d, struct dproc *dp, const Ckpt__Vma *v, int pmfd)
+static int dump_vma_pages(struct dump *d, struct dproc *dp, const Ckpt__Vma *v, int pmfd, struct mem_src *src)
 {
 	uint64_t ents[4096];
 	uint64_t run_start = 0;
@@ -338,7 +356,7 @@ static int dump_vma_pages(struct dump *d, struct dproc *dp, const Ckpt__Vma *v, 
 			if (want)
 				run++;
 			if (run && (!want || run == IMG_MAX_CHUNK_PAGES)) {
-				r = emit_run(d, (uint32_t)dp->pid, dp->live, 0, dp->memfd, run_start, run_start, run,
+				r = emit_run(d, (uint32_t)dp->pid, src, 0, run_start, run_start, run,
 					     holes_ok);
 				if (r < 0)
 					return r;
@@ -346,7 +364,7 @@ static int dump_vma_pages(struct dump *d, struct dproc *dp, const Ckpt__Vma *v, 
 			}
 		}
 	}
-	return run ? emit_run(d, (uint32_t)dp->pid, dp->live, 0, dp->memfd, run_start, run_start, run, holes_ok) : 0;
+	return run ? emit_run(d, (uint32_t)dp->pid, src, 0, run_start, run_start, run, holes_ok) : 0;
 }
 
 /* Saves the allocated ranges of one shared memory object, found with SEEK_DATA. */
@@ -354,6 +372,7 @@ static int dump_shmem_pages(struct dump *d, const Ckpt__Vma *v)
 {
 	char link[128];
 	_cleanup_close_ int fd = -1;
+	struct mem_src src = { 0 };
 	off_t pos = 0, end;
 	int r;
 
@@ -377,7 +396,8 @@ static int dump_shmem_pages(struct dump *d, const Ckpt__Vma *v)
 
 			if (n > IMG_MAX_CHUNK_PAGES)
 				n = IMG_MAX_CHUNK_PAGES;
-			r = emit_run(d, 0, 0, v->shmem_id, fd, (uint64_t)pos, (uint64_t)pos, n, true);
+			src.memfd = fd;
+			r = emit_run(d, 0, &src, v->shmem_id, (uint64_t)pos, (uint64_t)pos, n, true);
 			if (r < 0)
 				return r;
 			pos += (off_t)(n * PAGE_SIZE);
@@ -386,49 +406,55 @@ static int dump_shmem_pages(struct dump *d, const Ckpt__Vma *v)
 	return 0;
 }
 
-int dump_pages(struct dump *d)
+int dump_shared_pages(struct dump *d)
 {
 	uint64_t *done = xcalloc(d->m.shmems.n + 1, sizeof(uint64_t));
 	size_t nr_done = 0;
 	int r = 0;
 
-	for (size_t i = 0; r == 0 && i < d->nr_procs; i++) {
-		struct dproc *dp = &d->procs[i];
-		_cleanup_close_ int pmfd = -1;
-		char path[64];
+	for (size_t k = 0; r == 0 && k < d->m.vmas.n; k++) {
+		const Ckpt__Vma *v = d->m.vmas.v[k];
+		bool seen = false;
 
-		if (dp->zombie)
+		if (v->kind != CKPT__VMA_KIND__VMA_SHMEM)
 			continue;
-		snprintf(path, sizeof(path), "%s/pagemap", dp->dir);
-		pmfd = open(path, O_RDONLY | O_CLOEXEC);
-		if (pmfd < 0) {
-			r = fail(d->ctx, -errno, "pid %d: open %s: %s", dp->pid, path, strerror(errno));
-			break;
-		}
-		for (size_t k = 0; r == 0 && k < d->m.vmas.n; k++) {
-			const Ckpt__Vma *v = d->m.vmas.v[k];
-			bool seen = false;
-
-			if (v->pid != (uint32_t)dp->pid)
-				continue;
-			if (fail_point(d->ctx, "pages")) {
-				r = fail(d->ctx, -EIO, "pid %d: page copy: injected failure", dp->pid);
-				break;
-			}
-			if (vma_has_private_pages(v)) {
-				r = dump_vma_pages(d, dp, v, pmfd);
-				continue;
-			}
-			if (v->kind != CKPT__VMA_KIND__VMA_SHMEM)
-				continue;
-			for (size_t j = 0; j < nr_done; j++)
-				seen |= done[j] == v->shmem_id;
-			if (!seen) {
-				done[nr_done++] = v->shmem_id;
-				r = dump_shmem_pages(d, v);
-			}
+		for (size_t j = 0; j < nr_done; j++)
+			seen |= done[j] == v->shmem_id;
+		if (!seen) {
+			done[nr_done++] = v->shmem_id;
+			r = dump_shmem_pages(d, v);
 		}
 	}
 	free(done);
+	return r;
+}
+
+int dump_private_pages(struct dump *d, struct dproc *dp)
+{
+	_cleanup_close_ int pmfd = -1;
+	struct mem_src src = { .pid = dp->live, .memfd = dp->memfd };
+	char path[64];
+	int r = 0;
+
+	if (dp->zombie)
+		return 0;
+	if (dp->snap) {
+		src = (struct mem_src){ .pid = dp->snap, .memfd = dp->snap_memfd, .snap = dp };
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", dp->snap);
+	} else {
+		snprintf(path, sizeof(path), "%s/pagemap", dp->dir);
+	}
+	pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0)
+		return fail(d->ctx, -errno, "pid %d: open %s: %s", dp->pid, path, strerror(errno));
+	for (size_t k = 0; r == 0 && k < d->m.vmas.n; k++) {
+		const Ckpt__Vma *v = d->m.vmas.v[k];
+
+		if (v->pid != (uint32_t)dp->pid || !vma_has_private_pages(v))
+			continue;
+		if (fail_point(d->ctx, "pages"))
+			return fail(d->ctx, -EIO, "pid %d: page copy: injected failure", dp->pid);
+		r = dump_vma_pages(d, dp, v, pmfd, &src);
+	}
 	return r;
 }

@@ -13,6 +13,7 @@ static const char *const rec_names[] = {
 	[REC_HEADER] = "header", [REC_PROCESS] = "process", [REC_THREAD] = "thread",
 	[REC_VMA] = "vma",       [REC_FILE] = "file",       [REC_FD] = "fd",
 	[REC_SHMEM] = "shmem",   [REC_PAGES] = "pages",     [REC_TRAILER] = "trailer",
+	[REC_FILEDATA] = "file data",
 	[REC_SYSV_OBJ] = "sysv object", [REC_SYSV_PAGES] = "sysv pages", [REC_SYSV_MSG] = "sysv message",
 };
 
@@ -21,11 +22,12 @@ static const ProtobufCMessageDescriptor *const rec_desc[] = {
 	[REC_THREAD] = &ckpt__thread__descriptor,   [REC_VMA] = &ckpt__vma__descriptor,
 	[REC_FILE] = &ckpt__file__descriptor,       [REC_FD] = &ckpt__fd__descriptor,
 	[REC_SHMEM] = &ckpt__shmem__descriptor,     [REC_PAGES] = &ckpt__pages__descriptor,
-	[REC_TRAILER] = &ckpt__trailer__descriptor,
+	[REC_TRAILER] = &ckpt__trailer__descriptor, [REC_FILEDATA] = &ckpt__file_data__descriptor,
 	[REC_SYSV_OBJ] = &ckpt__sysv_object__descriptor, [REC_SYSV_PAGES] = &ckpt__sysv_pages__descriptor,
 	[REC_SYSV_MSG] = &ckpt__sysv_msg__descriptor,
 };
 
+/* Type numbers have gaps (11 is no record): only those with a message are known. */
 static bool rec_known(uint32_t type)
 {
 	return type >= 1 && type <= REC_TYPE_MAX && rec_desc[type];
@@ -38,50 +40,27 @@ const char *img_rec_name(uint32_t type)
 
 bool img_rec_has_data(uint32_t type)
 {
-	return type == REC_PAGES || type == REC_SYSV_PAGES;
+	return type == REC_PAGES || type == REC_FILEDATA || type == REC_SYSV_PAGES;
+}
+
+uint32_t img_rec_data_pages(uint32_t type, const ProtobufCMessage *msg)
+{
+	switch (type) {
+	case REC_PAGES: return ((const Ckpt__Pages *)msg)->nr_pages;
+	case REC_FILEDATA: return ((const Ckpt__FileData *)msg)->nr_pages;
+	case REC_SYSV_PAGES: return ((const Ckpt__SysvPages *)msg)->nr_pages;
+	default: return 0;
+	}
 }
 
 static const uint8_t zero_page[PAGE_SIZE];
 
-/*
- * Writes to the output. A pipe or socket is written without blocking, so a
- * reader that stalls cannot hold ckpt (and the tree it holds) beyond one of
- * the signals the caller asked to be told about (intr_fd, a signalfd).
- */
-static int out_write(struct img_writer *w, const void *buf, size_t len)
+/* Queues bytes for the output thread; fails with its error, if it had one. */
+static int out_write(struct img_writer *w, const void *buf, size_t len, bool page_data)
 {
-	const char *p = buf;
+	int r = page_data ? out_put_page_data(&w->out, buf, len) : out_put(&w->out, buf, len);
 
-	while (len) {
-		ssize_t n = write(w->fd, p, len);
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd pf[2] = { { w->fd, POLLOUT, 0 }, { w->intr_fd, POLLIN, 0 } };
-
-			if (poll(pf, w->intr_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
-				return fail(w->ctx, -errno, "waiting to write the image: %s", strerror(errno));
-			if (w->intr_fd >= 0 && (pf[1].revents & POLLIN)) {
-				struct signalfd_siginfo si;
-
-				if (read(w->intr_fd, &si, sizeof(si)) != sizeof(si))
-					si.ssi_signo = 0;
-				return fail(w->ctx, -EINTR,
-					    "dump interrupted by SIG%s while the image's reader did not read; the tree goes on as before",
-					    si.ssi_signo ? sigabbrev_np((int)si.ssi_signo) : "?");
-			}
-			continue;
-		}
-		return fail(w->ctx, n < 0 ? -errno : -EIO, "writing the image at offset %llu: %s",
-			    (unsigned long long)w->off, n < 0 ? strerror(errno) : "no progress");
-	}
-	return 0;
+	return r < 0 ? fail(w->ctx, r, "%s", out_error(&w->out)[0] ? out_error(&w->out) : strerror(-r)) : 0;
 }
 
 /* Writes bytes that the image checksum covers. */
@@ -91,7 +70,7 @@ static int w_put(struct img_writer *w, const void *buf, size_t len)
 
 	if (fail_point(w->ctx, "image-write"))
 		return fail(w->ctx, -EIO, "writing the image: injected failure");
-	r = out_write(w, buf, len);
+	r = out_write(w, buf, len, false);
 	if (r < 0)
 		return r;
 	XXH3_64bits_update(w->hash, buf, len);
@@ -99,7 +78,7 @@ static int w_put(struct img_writer *w, const void *buf, size_t len)
 	return 0;
 }
 
-int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr_fd)
+int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr_fd, bool direct)
 {
 	struct img_file_head head = { .format_version = IMG_FORMAT_VERSION };
 	struct stat st;
@@ -121,6 +100,8 @@ int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr
 	if (!w->hash)
 		return -ENOMEM;
 	XXH3_64bits_reset(w->hash);
+	if (out_start(&w->out, fd, intr_fd, direct) < 0)
+		return fail(ctx, -EAGAIN, "cannot start the image's output thread");
 	memcpy(head.magic, IMG_MAGIC, sizeof(head.magic));
 	return w_put(w, &head, sizeof(head));
 }
@@ -157,27 +138,32 @@ int img_write_msg(struct img_writer *w, enum img_rec_type type, const ProtobufCM
 	return w_frame(w, type, buf, len);
 }
 
-int img_write_data(struct img_writer *w, enum img_rec_type type, ProtobufCMessage *msg, uint32_t nr_pages,
-		   uint64_t *data_hash, const struct iovec *iov, int iovcnt)
+static uint64_t iov_hash(const struct iovec *iov, int iovcnt, size_t *total)
 {
-	_cleanup_free_ uint8_t *buf = NULL;
 	XXH3_state_t *h = XXH3_createState();
-	size_t len, pad, total = 0;
-	int r;
+	uint64_t hash;
 
 	if (!h)
-		return -ENOMEM;
+		abort(); /* as xcalloc: out of memory */
 	XXH3_64bits_reset(h);
+	*total = 0;
 	for (int i = 0; i < iovcnt; i++) {
 		XXH3_64bits_update(h, iov[i].iov_base, iov[i].iov_len);
-		total += iov[i].iov_len;
+		*total += iov[i].iov_len;
 	}
-	*data_hash = XXH3_64bits_digest(h);
+	hash = XXH3_64bits_digest(h);
 	XXH3_freeState(h);
-	if (total != (size_t)nr_pages * PAGE_SIZE)
-		return fail(w->ctx, -EINVAL, "%s record: %zu bytes for %u pages", img_rec_name(type), total, nr_pages);
-	len = protobuf_c_message_get_packed_size(msg);
-	buf = xcalloc(1, len);
+	return hash;
+}
+
+/* A record, zero padding to the next page boundary, then the data of iov. */
+static int write_with_data(struct img_writer *w, enum img_rec_type type, const ProtobufCMessage *msg,
+			   const struct iovec *iov, int iovcnt)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg), pad;
+	_cleanup_free_ uint8_t *buf = xcalloc(1, len);
+	int r;
+
 	protobuf_c_message_pack(msg, buf);
 	r = w_frame(w, type, buf, len);
 	if (r < 0)
@@ -191,7 +177,7 @@ int img_write_data(struct img_writer *w, enum img_rec_type type, ProtobufCMessag
 		if (fail_point(w->ctx, "image-write-pages"))
 			return fail(w->ctx, -EIO, "writing page data at offset %llu: injected failure",
 				    (unsigned long long)w->off);
-		r = out_write(w, iov[i].iov_base, iov[i].iov_len);
+		r = out_write(w, iov[i].iov_base, iov[i].iov_len, true);
 		if (r < 0)
 			return r;
 		w->off += iov[i].iov_len;
@@ -199,9 +185,25 @@ int img_write_data(struct img_writer *w, enum img_rec_type type, ProtobufCMessag
 	return 0;
 }
 
+int img_write_data(struct img_writer *w, enum img_rec_type type, ProtobufCMessage *msg, uint32_t nr_pages,
+		   uint64_t *data_hash, const struct iovec *iov, int iovcnt)
+{
+	size_t total;
+
+	*data_hash = iov_hash(iov, iovcnt, &total);
+	if (total != (size_t)nr_pages * PAGE_SIZE)
+		return fail(w->ctx, -EINVAL, "%s record: %zu bytes for %u pages", img_rec_name(type), total, nr_pages);
+	return write_with_data(w, type, msg, iov, iovcnt);
+}
+
 int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt)
 {
 	return img_write_data(w, REC_PAGES, &pages->base, pages->nr_pages, &pages->data_hash, iov, iovcnt);
+}
+
+int img_write_file_data(struct img_writer *w, Ckpt__FileData *fd, const struct iovec *iov, int iovcnt)
+{
+	return img_write_data(w, REC_FILEDATA, &fd->base, fd->nr_pages, &fd->data_hash, iov, iovcnt);
 }
 
 int img_writer_finish(struct img_writer *w)
@@ -231,11 +233,20 @@ int img_writer_finish(struct img_writer *w)
 		return r;
 	memcpy(tail.magic, IMG_TAIL_MAGIC, sizeof(tail.magic));
 	tail.trailer_offset = trailer_off;
-	return w_put(w, &tail, sizeof(tail));
+	r = w_put(w, &tail, sizeof(tail));
+	if (r == 0 && (r = out_flush(&w->out)) < 0)
+		r = fail(w->ctx, r, "%s", out_error(&w->out)[0] ? out_error(&w->out) : strerror(-r));
+	return r;
+}
+
+uint8_t *img_page_buffer(struct img_writer *w)
+{
+	return out_buffer(&w->out);
 }
 
 void img_writer_close(struct img_writer *w)
 {
+	out_stop(&w->out);
 	if (w->old_flags >= 0)
 		fcntl(w->fd, F_SETFL, w->old_flags);
 	w->old_flags = -1;
@@ -365,8 +376,7 @@ int img_read_next(struct img_reader *r, uint32_t *type, ProtobufCMessage **msg)
 		}
 	}
 	if (img_rec_has_data(f.type)) {
-		uint32_t nr_pages = f.type == REC_PAGES ? ((const Ckpt__Pages *)m)->nr_pages
-							: ((const Ckpt__SysvPages *)m)->nr_pages;
+		uint32_t nr_pages = img_rec_data_pages(f.type, m);
 
 		if (nr_pages == 0 || nr_pages > IMG_MAX_CHUNK_PAGES) {
 			protobuf_c_message_free_unpacked(m, NULL);
@@ -394,7 +404,7 @@ static int skip_pad(struct img_reader *r)
 	return 0;
 }
 
-int img_read_data(struct img_reader *r, uint32_t nr_pages, uint64_t data_hash, void *dst)
+int img_read_data(struct img_reader *r, uint32_t nr_pages, uint64_t hash, void *dst)
 {
 	size_t len = (size_t)nr_pages * PAGE_SIZE;
 	int e = skip_pad(r);
@@ -404,24 +414,24 @@ int img_read_data(struct img_reader *r, uint32_t nr_pages, uint64_t data_hash, v
 	e = r_get(r, dst, len, false);
 	if (e < 0)
 		return e;
-	if (XXH3_64bits(dst, len) != data_hash)
+	if (XXH3_64bits(dst, len) != hash)
 		return fail(r->ctx, -EBADMSG, "image damaged: checksum of page data at offset %llu",
 			    (unsigned long long)(r->off - len));
 	return 0;
 }
 
-int img_skip_data(struct img_reader *r, uint32_t nr_pages, uint64_t data_hash)
+int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst)
+{
+	return img_read_data(r, p->nr_pages, p->data_hash, dst);
+}
+
+int img_skip_data(struct img_reader *r, uint32_t nr_pages, uint64_t hash)
 {
 	_cleanup_free_ void *buf = malloc((size_t)nr_pages * PAGE_SIZE);
 
 	if (!buf)
 		return -ENOMEM;
-	return img_read_data(r, nr_pages, data_hash, buf);
-}
-
-int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst)
-{
-	return img_read_data(r, p->nr_pages, p->data_hash, dst);
+	return img_read_data(r, nr_pages, hash, buf);
 }
 
 int img_skip_page_data(struct img_reader *r, const Ckpt__Pages *p)

@@ -11,6 +11,7 @@
 
 #include "image.h"
 #include "mem.h"
+#include "locks.h"
 #include "model.h"
 #include "res/res.h"
 
@@ -28,6 +29,7 @@ struct info {
 	uint64_t *shmem_bytes;  /* by index in m.shmems */
 	uint64_t *sysv_bytes;   /* by index in m.sysv (sorted by kind, id) */
 	uint64_t page_bytes;
+	uint64_t file_data_bytes; /* content of memfds and unlinked files */
 	size_t *order;          /* m.procs indices, parents before children */
 	unsigned *depth;        /* depth in the tree, by position in order */
 	size_t nr_order;
@@ -157,7 +159,7 @@ static int read_pages(struct info *in, uint32_t type, ProtobufCMessage *msg)
 {
 	int r = 0;
 
-	while (img_rec_has_data(type)) {
+	while (type == REC_PAGES || type == REC_SYSV_PAGES) {
 		if (type == REC_SYSV_PAGES) {
 			const Ckpt__SysvPages *sp = (const Ckpt__SysvPages *)msg;
 
@@ -182,6 +184,17 @@ static int read_pages(struct info *in, uint32_t type, ProtobufCMessage *msg)
 	return 0;
 }
 
+static int count_file_data(void *arg, const Ckpt__File *f, const Ckpt__FileData *d, const void *data, size_t len)
+{
+	struct info *in = arg;
+
+	(void)f;
+	(void)d;
+	(void)data;
+	in->file_data_bytes += len;
+	return 0;
+}
+
 static int read_image(struct info *in, int fd)
 {
 	ProtobufCMessage *msg = NULL;
@@ -193,6 +206,8 @@ static int read_image(struct info *in, int fd)
 		r = model_read(&in->m, &in->r, in->ctx, &type, &msg);
 	if (r == 0)
 		r = model_validate(&in->m, in->ctx);
+	if (r == 0)
+		r = model_read_file_data(&in->m, &in->r, in->ctx, &type, &msg, count_file_data, in);
 	if (r < 0) {
 		img_free_msg(msg);
 		return r;
@@ -280,6 +295,17 @@ static const char *file_kind_name(uint32_t kind)
 	const struct res_ops *ops = res_by_kind(kind);
 
 	return ops ? ops->name : "unknown";
+}
+
+/* What a File without a path is, if its kind can say. */
+static const char *file_desc(const Ckpt__File *f, char *buf, size_t len)
+{
+	const struct res_ops *ops = res_by_kind(f->kind);
+
+	if (!ops || !ops->describe)
+		return "?";
+	ops->describe(f, buf, len);
+	return buf;
 }
 
 static const char *prot_str(const Ckpt__Vma *v, char buf[5])
@@ -471,7 +497,7 @@ static void t_vmas(struct info *in, const Ckpt__Process *p)
 
 static void t_fds(struct info *in, const Ckpt__Process *p)
 {
-	char flags[256];
+	char flags[256], desc[512];
 
 	fputs("  descriptors:\n", in->out);
 	for (size_t i = 0; i < in->m.fds.n; i++) {
@@ -481,11 +507,15 @@ static void t_fds(struct info *in, const Ckpt__Process *p)
 		if (fd->pid != p->pid || !f)
 			continue;
 		fprintf(in->out, "    %u -> ", fd->fd);
-		t_str(in->out, f->path ? f->path : "?");
+		t_str(in->out, f->path ? f->path : file_desc(f, desc, sizeof(desc)));
 		fprintf(in->out, " (%s) %s pos %llu%s\n", file_kind_name(f->kind),
 			open_flags_str(f->flags, flags, sizeof(flags)), (unsigned long long)f->pos,
 			fd->cloexec ? " cloexec" : "");
+		for (size_t k = 0; k < f->n_locks; k++)
+			fprintf(in->out, "      lock %s\n", lock_str(f->locks[k], flags, sizeof(flags)));
 	}
+	for (size_t k = 0; k < p->n_locks; k++)
+		fprintf(in->out, "    lock %s\n", lock_str(p->locks[k], flags, sizeof(flags)));
 }
 
 static void t_sem_undo(struct info *in, const Ckpt__Process *p)
@@ -518,6 +548,9 @@ static void t_process(struct info *in, size_t pi)
 	fputs(", root ", in->out);
 	t_str(in->out, file_path(&in->m, p->root_file_id));
 	fputc('\n', in->out);
+	if (p->has_ctty_file_id && model_file(&in->m, p->ctty_file_id) && model_file(&in->m, p->ctty_file_id)->pty)
+		fprintf(in->out, "  controlling terminal: pty %u, foreground group %u\n",
+			model_file(&in->m, p->ctty_file_id)->pty_index, model_file(&in->m, p->ctty_file_id)->pty->fg_pgrp);
 	t_threads(in, p);
 	t_vmas(in, p);
 	t_fds(in, p);
@@ -592,6 +625,9 @@ static void t_totals(struct info *in)
 			size_str(in->m.shmems.v[i]->size, a, sizeof(a)), size_str(in->shmem_bytes[i], b, sizeof(b)));
 	fprintf(in->out, "\npage data:  %llu bytes (%s)\n", (unsigned long long)in->page_bytes,
 		size_str(in->page_bytes, a, sizeof(a)));
+	if (in->file_data_bytes)
+		fprintf(in->out, "file data:  %llu bytes (%s)\n", (unsigned long long)in->file_data_bytes,
+			size_str(in->file_data_bytes, a, sizeof(a)));
 	fprintf(in->out, "image size: %llu bytes (%s)\n", (unsigned long long)in->r.off,
 		size_str(in->r.off, b, sizeof(b)));
 }
@@ -975,6 +1011,7 @@ static void print_json(struct info *in)
 	j_sysv(&j, in);
 	j_mqueues(&j, in);
 	j_u64(&j, "page_bytes", in->page_bytes);
+	j_u64(&j, "file_data_bytes", in->file_data_bytes);
 	j_u64(&j, "image_bytes", in->r.off);
 	j_close(&j, '}');
 	fputc('\n', in->out);

@@ -35,7 +35,8 @@ int sysv_restore_check(struct restore *rs);
 void sysv_restore_create(struct restore *rs);
 /* In each process: its semaphore adjustments. */
 void sysv_restore_undo(struct restore *rs, struct rproc *rp);
-int sysv_restore_pages(struct restore *rs, const Ckpt__SysvPages *p, void *buf);
+/* Coordinator: one SysvPages record's data, into its segment. */
+int sysv_restore_pages(struct restore *rs, const Ckpt__SysvPages *p);
 /* Once every page is in: segments marked removed are removed again. */
 int sysv_restore_finish(struct restore *rs);
 /* A failed restore removes what it made (SysV objects, message queue names). */

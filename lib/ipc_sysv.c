@@ -708,12 +708,15 @@ static bool huge_mapping(const void *addr)
  * kernel has (mincore, or all of them when part of the segment is in swap,
  * which mincore does not see) are copied, and runs of those that are not
  * all zeros saved. Pages never touched are not read: that would make them.
+ * Each page is copied to its own place in a page buffer of the image's
+ * output, which writes the runs from there (no second copy) while we go on.
  */
 static int dump_chunk(struct dump *d, const Ckpt__SysvObject *o, const uint8_t *base, uint64_t off, size_t n,
 		      bool all)
 {
 	unsigned char vec[IMG_MAX_CHUNK_PAGES];
 	static const uint8_t zeros[PAGE_SIZE];
+	uint8_t *buf;
 	size_t run = 0;
 	int r = dump_check_interrupt(d);
 
@@ -721,18 +724,21 @@ static int dump_chunk(struct dump *d, const Ckpt__SysvObject *o, const uint8_t *
 		return r;
 	if (!all && mincore((void *)(base + off), n * PAGE_SIZE, vec) < 0)
 		return fail(d->ctx, -errno, "SysV shared memory id %d: mincore: %s", o->id, strerror(errno));
+	buf = img_page_buffer(&d->w);
+	if (!buf)
+		return fail(d->ctx, -ENOMEM, "SysV shared memory id %d: no memory for a page buffer", o->id);
 	for (size_t i = 0; i <= n; i++) {
 		bool want = i < n && (all || (vec[i] & 1));
 
 		if (want) {
-			memcpy(d->buf + run * PAGE_SIZE, base + off + i * PAGE_SIZE, PAGE_SIZE);
-			want = memcmp(d->buf + run * PAGE_SIZE, zeros, PAGE_SIZE) != 0;
+			memcpy(buf + i * PAGE_SIZE, base + off + i * PAGE_SIZE, PAGE_SIZE);
+			want = memcmp(buf + i * PAGE_SIZE, zeros, PAGE_SIZE) != 0;
 		}
 		if (want) {
 			run++;
 			continue;
 		}
-		if (run && (r = write_run(d, o, off + (i - run) * PAGE_SIZE, d->buf, run)) < 0)
+		if (run && (r = write_run(d, o, off + (i - run) * PAGE_SIZE, buf + (i - run) * PAGE_SIZE, run)) < 0)
 			return r;
 		run = 0;
 	}

@@ -387,14 +387,12 @@ static size_t obj_index(const struct restore *rs, const Ckpt__SysvObject *o)
 	abort(); /* o comes from the model */
 }
 
-int sysv_restore_pages(struct restore *rs, const Ckpt__SysvPages *p, void *buf)
+int sysv_restore_pages(struct restore *rs, const Ckpt__SysvPages *p)
 {
 	const Ckpt__SysvObject *o = model_sysv(&rs->m, SYSV_SHM, p->shm_id);
 	size_t len = (size_t)p->nr_pages * PAGE_SIZE, i;
 	int r = page_order_check_sysv(&rs->page_order, rs->ctx, p);
 
-	if (r == 0)
-		r = img_read_data(&rs->r, p->nr_pages, p->data_hash, buf);
 	if (r < 0)
 		return r;
 	if (!o || p->offset % PAGE_SIZE || p->offset > PAGE_ALIGN(o->shm_size) || len > PAGE_ALIGN(o->shm_size) - p->offset)
@@ -411,7 +409,13 @@ int sysv_restore_pages(struct restore *rs, const Ckpt__SysvPages *p, void *buf)
 				    strerror(errno));
 		rs->sysv_maps[i] = a;
 	}
-	memcpy((char *)rs->sysv_maps[i] + p->offset, buf, len);
+	/*
+	 * Read in place: the processes that have it attached wait, and a
+	 * damaged run fails the restore, which removes the segment.
+	 */
+	r = img_read_data(&rs->r, p->nr_pages, p->data_hash, (char *)rs->sysv_maps[i] + p->offset);
+	if (r < 0)
+		return r;
 	/* The segment keeps the pages; our view of them goes, so our memory stays bounded. */
 	madvise((char *)rs->sysv_maps[i] + p->offset, len, MADV_DONTNEED);
 	rs->ctx->stats.page_bytes += len;

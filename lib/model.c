@@ -5,8 +5,10 @@
 #include <sys/user.h>
 
 #include "image.h"
+#include "locks.h"
 #include "mem.h"
 #include "model.h"
+#include "res/res.h"
 
 void *arena_alloc(struct arena *a, size_t size)
 {
@@ -155,6 +157,28 @@ int model_read(struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint
 	}
 }
 
+/*
+ * Every File of a memfd or unlinked file names the object's record, of its
+ * kind, which names itself and describes what restore creates.
+ */
+static bool valid_object(const struct model *m, const Ckpt__File *f)
+{
+	const Ckpt__File *o;
+
+	if (f->kind != FILE_KIND_MEMFD && f->kind != FILE_KIND_UNLINKED)
+		return !f->has_object_id && !f->memfd;
+	o = f->has_object_id ? model_file(m, f->object_id) : NULL;
+	if (!o || o->kind != f->kind || !o->has_object_id || o->object_id != o->id)
+		return false;
+	if (o != f)
+		return !f->memfd;
+	if (f->size > FILE_OBJECT_MAX_SIZE || !f->has_uid || !f->has_gid || !f->path || f->path[0] != '/')
+		return false;
+	if (f->kind == FILE_KIND_MEMFD)
+		return f->memfd && strlen(f->memfd->name) <= MEMFD_NAME_MAX && !(f->memfd->seals & ~MEMFD_SEALS_ALL);
+	return !f->memfd;
+}
+
 static int validate_header(const struct model *m, struct ckpt_ctx *ctx)
 {
 	const Ckpt__Header *h = m->header;
@@ -178,6 +202,14 @@ static int validate_creds(struct ckpt_ctx *ctx, uint32_t pid, const Ckpt__Creds 
 	if (c->n_uid != 4 || c->n_gid != 4 || c->n_groups > 65536)
 		return fail(ctx, -EBADMSG, "image damaged: credentials of %u", pid);
 	return 0;
+}
+
+/* A pty master of the image, whose session is the process's. */
+static bool valid_ctty(const struct model *m, const Ckpt__Process *p)
+{
+	const Ckpt__File *f = model_file(m, p->ctty_file_id);
+
+	return f && f->kind == 15 && f->pty && f->pty->sid == p->sid && f->pty->fg_pgrp < PID_MAX_LIMIT;
 }
 
 static int validate_proc(const struct model *m, struct ckpt_ctx *ctx, const Ckpt__Process *p)
@@ -208,6 +240,8 @@ static int validate_proc(const struct model *m, struct ckpt_ctx *ctx, const Ckpt
 		return fail(ctx, -EBADMSG, "image damaged: cwd, root or exe of process %u", p->pid);
 	if (p->mm->auxv.len > 8192 || p->mm->auxv.len % 16)
 		return fail(ctx, -EBADMSG, "image damaged: auxv of process %u", p->pid);
+	if (p->has_ctty_file_id && !valid_ctty(m, p))
+		return fail(ctx, -EBADMSG, "image damaged: controlling terminal of process %u", p->pid);
 	return 0;
 }
 
@@ -467,7 +501,7 @@ int model_validate(struct model *m, struct ckpt_ctx *ctx)
 
 		if (f->id == 0 || (f->path && strlen(f->path) >= 4096) ||
 		    (f->has_pipe_data && (!f->has_pipe_size || f->pipe_data.len > f->pipe_size)) ||
-		    f->pipe_size > (1u << 30) || f->n_epoll_targets > (1u << 20))
+		    f->pipe_size > (1u << 30) || f->n_epoll_targets > (1u << 20) || !valid_object(m, f))
 			r = fail(ctx, -EBADMSG, "image damaged: file record %llu", (unsigned long long)f->id);
 	}
 	for (size_t i = 0; r == 0 && i < m->fds.n; i++) {
@@ -482,28 +516,13 @@ int model_validate(struct model *m, struct ckpt_ctx *ctx)
 			r = fail(ctx, -EBADMSG, "image damaged: shared memory %llu",
 				 (unsigned long long)m->shmems.v[i]->id);
 	if (r == 0)
+		r = locks_validate(m, ctx);
+	if (r == 0)
 		r = model_validate_ipc(m, ctx);
 	return r ? r : validate_vmas(m, ctx);
 }
 
-static int order_check(struct page_order *po, struct ckpt_ctx *ctx, uint64_t key, uint64_t addr, uint32_t nr_pages,
-		       const char *what, unsigned long long id);
-
-int page_order_check(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__Pages *p)
-{
-	uint64_t key = p->pid ? p->pid : (1ULL << 63) | p->shmem_id;
-
-	return order_check(po, ctx, key, p->addr, p->nr_pages, p->pid ? "pid" : "shared memory",
-			   (unsigned long long)(p->pid ? p->pid : p->shmem_id));
-}
-
-/* SysV segments have keys of their own: neither a pid nor a shmem id (bit 63). */
-int page_order_check_sysv(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__SysvPages *p)
-{
-	return order_check(po, ctx, (1ULL << 62) | (uint32_t)p->shm_id, p->offset, p->nr_pages,
-			   "SysV shared memory", (unsigned long long)(uint32_t)p->shm_id);
-}
-
+/* Runs of one key (a pid, a shmem, a file, a SysV segment) come in increasing order without overlap. */
 static int order_check(struct page_order *po, struct ckpt_ctx *ctx, uint64_t key, uint64_t addr, uint32_t nr_pages,
 		       const char *what, unsigned long long id)
 {
@@ -529,6 +548,67 @@ static int order_check(struct page_order *po, struct ckpt_ctx *ctx, uint64_t key
 		return fail(ctx, -EBADMSG, "image damaged: pages at 0x%llx wrap around", (unsigned long long)addr);
 	c->end = addr + len;
 	return 0;
+}
+
+int page_order_check(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__Pages *p)
+{
+	uint64_t key = p->pid ? p->pid : (1ULL << 63) | p->shmem_id;
+
+	return order_check(po, ctx, key, p->addr, p->nr_pages, p->pid ? "pid" : "shared memory",
+			   (unsigned long long)(p->pid ? p->pid : p->shmem_id));
+}
+
+/* SysV segments have keys of their own: neither a pid nor a shmem id (bit 63). */
+int page_order_check_sysv(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__SysvPages *p)
+{
+	return order_check(po, ctx, (1ULL << 62) | (uint32_t)p->shm_id, p->offset, p->nr_pages,
+			   "SysV shared memory", (unsigned long long)(uint32_t)p->shm_id);
+}
+
+/* A FileData record: of the object record of a memfd or unlinked file, inside its size, in order. */
+static int check_file_data(const struct model *m, struct page_order *po, struct ckpt_ctx *ctx,
+			   const Ckpt__FileData *d, const Ckpt__File **out)
+{
+	const Ckpt__File *f = model_file(m, d->file_id);
+	uint64_t len = (uint64_t)d->nr_pages * PAGE_SIZE;
+
+	if (!f || !file_has_content(f) || d->offset % PAGE_SIZE || len > PAGE_ALIGN(f->size) ||
+	    d->offset > PAGE_ALIGN(f->size) - len)
+		return fail(ctx, -EBADMSG, "image damaged: file data of file %llu at offset %llu",
+			    (unsigned long long)d->file_id, (unsigned long long)d->offset);
+	*out = f;
+	return order_check(po, ctx, d->file_id, d->offset, d->nr_pages, "file", (unsigned long long)d->file_id);
+}
+
+int model_read_file_data(const struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint32_t *type,
+			 ProtobufCMessage **msg, file_data_fn put, void *arg)
+{
+	struct page_order po = { 0 };
+	_cleanup_free_ uint8_t *buf = NULL;
+	int e = 0;
+
+	while (e == 0 && *type == REC_FILEDATA) {
+		const Ckpt__FileData *d = (const Ckpt__FileData *)*msg;
+		const Ckpt__File *f = NULL;
+		size_t len = (size_t)d->nr_pages * PAGE_SIZE;
+
+		if (!buf)
+			buf = xcalloc(IMG_MAX_CHUNK_PAGES, PAGE_SIZE);
+		e = check_file_data(m, &po, ctx, d, &f);
+		if (e == 0)
+			e = img_read_data(r, d->nr_pages, d->data_hash, buf);
+		/* Bytes past the file's end are padding. */
+		if (e == 0 && len > f->size - d->offset)
+			len = f->size > d->offset ? (size_t)(f->size - d->offset) : 0;
+		if (e == 0 && put)
+			e = put(arg, f, d, buf, len);
+		img_free_msg(*msg);
+		*msg = NULL;
+		if (e == 0)
+			e = img_read_next(r, type, msg);
+	}
+	page_order_free(&po);
+	return e;
 }
 
 void page_order_free(struct page_order *po)

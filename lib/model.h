@@ -89,6 +89,19 @@ int page_order_check(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__Pa
 int page_order_check_sysv(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__SysvPages *p);
 void page_order_free(struct page_order *po);
 
+/*
+ * Reads the FileData records that follow the model (from *type and *msg,
+ * what model_read() stopped at, to the first record of another type, left
+ * in *type and *msg), checking each: it names the object record of a memfd
+ * or unlinked file, lies inside its size, and the records of one file come
+ * in increasing order. put, if not NULL, gets each run of content, without
+ * the padding past the file's end (len may be 0).
+ */
+struct img_reader;
+typedef int (*file_data_fn)(void *arg, const Ckpt__File *f, const Ckpt__FileData *d, const void *data, size_t len);
+int model_read_file_data(const struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint32_t *type,
+			 ProtobufCMessage **msg, file_data_fn put, void *arg);
+
 /* Reads all records before the page data, checking every reference. */
 struct img_reader;
 int model_read(struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint32_t *first_type,

@@ -346,3 +346,89 @@ int remote_end(struct remote *rm)
 		return fail(rm->ctx, -errno, "tid %d: restoring the signal mask: %s", rm->tid, strerror(errno));
 	return 0;
 }
+
+int thread_set_options(pid_t tid, long extra)
+{
+	if (ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP | extra) == 0)
+		return 0;
+	if (errno == EPERM && ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD | extra) == 0)
+		return 0;
+	return -errno;
+}
+
+/* Waits until the new child stops for the first time, attached to us. */
+static int wait_new_child(struct remote *rm, pid_t child)
+{
+	int status, r;
+
+	for (;;) {
+		r = thread_wait_stop(child, &status);
+		if (r < 0)
+			return fail(rm->ctx, r, "tid %d: its clone %d: %s", rm->tid, child, strerror(-r));
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return fail(rm->ctx, -ESRCH, "tid %d: its clone %d died", rm->tid, child);
+		if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP)
+			return 0;
+		/* A signal sent to it before its first stop: it stays pending. */
+		if (ptrace(PTRACE_CONT, child, 0, 0) < 0)
+			return fail(rm->ctx, -errno, "tid %d: its clone %d: %s", rm->tid, child, strerror(errno));
+	}
+}
+
+int remote_clone(struct remote *rm, uint64_t flags, pid_t *child, long *ret)
+{
+	struct user_regs_struct regs = rm->saved;
+	unsigned long msg = 0;
+	int status, r, exits = 0;
+
+	*child = 0;
+	regs.rip = rm->syscall_ip;
+	regs.rax = SYS_clone;
+	regs.orig_rax = (uint64_t)-1;
+	regs.rdi = flags;
+	regs.rsi = regs.rdx = regs.r10 = regs.r8 = 0; /* same stack (never used), no tid words, no tls */
+	r = thread_set_options(rm->tid, PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK);
+	if (r < 0)
+		return fail(rm->ctx, r, "tid %d: PTRACE_SETOPTIONS: %s", rm->tid, strerror(-r));
+	if (ptrace(PTRACE_SETREGS, rm->tid, 0, &regs) < 0) {
+		r = fail(rm->ctx, -errno, "tid %d: PTRACE_SETREGS: %s", rm->tid, strerror(errno));
+		goto out;
+	}
+	/* Entry stop, the clone event (when a child was made), exit stop. */
+	while (exits < 2) {
+		if (ptrace(PTRACE_SYSCALL, rm->tid, 0, 0) < 0) {
+			r = fail(rm->ctx, -errno, "tid %d: PTRACE_SYSCALL: %s", rm->tid, strerror(errno));
+			goto out;
+		}
+		r = thread_wait_stop(rm->tid, &status);
+		if (r < 0) {
+			r = fail(rm->ctx, r, "tid %d: waiting for clone: %s", rm->tid, strerror(-r));
+			goto out;
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			r = fail(rm->ctx, -ESRCH, "tid %d: died during an injected clone", rm->tid);
+			goto out;
+		}
+		if (WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80)) {
+			exits++;
+		} else if ((status >> 16) == PTRACE_EVENT_CLONE || (status >> 16) == PTRACE_EVENT_FORK) {
+			if (ptrace(PTRACE_GETEVENTMSG, rm->tid, 0, &msg) == 0)
+				*child = (pid_t)msg;
+		} else if ((status >> 16) != PTRACE_EVENT_STOP) {
+			r = fail(rm->ctx, -EIO, "tid %d: unexpected stop 0x%x during an injected clone", rm->tid,
+				 status);
+			goto out;
+		}
+	}
+	if (ptrace(PTRACE_GETREGS, rm->tid, 0, &regs) < 0) {
+		r = fail(rm->ctx, -errno, "tid %d: PTRACE_GETREGS: %s", rm->tid, strerror(errno));
+		goto out;
+	}
+	*ret = (long)regs.rax;
+	if (*child > 0)
+		r = wait_new_child(rm, *child);
+out:
+	if (thread_set_options(rm->tid, 0) < 0 && r == 0)
+		r = fail(rm->ctx, -errno, "tid %d: PTRACE_SETOPTIONS: %s", rm->tid, strerror(errno));
+	return r;
+}

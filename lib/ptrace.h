@@ -21,6 +21,8 @@ int thread_seize(struct ckpt_ctx *ctx, pid_t tid, enum seize_state *state);
 /* Waits for the next ptrace stop of tid; returns the wait status. */
 int thread_wait_stop(pid_t tid, int *status);
 int thread_detach(pid_t tid, int sig);
+/* Sets our usual options (system call stops, seccomp suspended when we may) and extra. */
+int thread_set_options(pid_t tid, long extra);
 /*
  * For a thread stopped inside sigsuspend, ppoll, pselect6 or epoll_pwait,
  * whose signal mask is the call's temporary one: the mask it had before the
@@ -53,5 +55,11 @@ int remote_begin(struct remote *rm, struct ckpt_ctx *ctx, pid_t tid, uint64_t sy
 int remote_syscall(struct remote *rm, long *ret, long nr, uint64_t a1, uint64_t a2,
 		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
 int remote_end(struct remote *rm);
+/*
+ * Runs clone(flags) inside the thread, tracing the child it makes: on
+ * return *child is the child's pid as we see it (0 if none was made), in
+ * its first ptrace stop, and *ret the call's return value in the thread.
+ */
+int remote_clone(struct remote *rm, uint64_t flags, pid_t *child, long *ret);
 
 #endif

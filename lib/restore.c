@@ -22,6 +22,7 @@
 
 #include "compat.h"
 #include "ipc.h"
+#include "locks.h"
 #include "mem.h"
 #include "res/res.h"
 #include "restore.h"
@@ -275,10 +276,11 @@ static bool file_needs_map_fd(const struct restore *rs, uint64_t id)
 	return false;
 }
 
-/* A mapped file must be the one that was dumped. */
+/* A mapped file must be the one that was dumped, unless the caller accepts a changed one. */
 static int open_map_fd(struct restore *rs, const Ckpt__File *f)
 {
 	int flags = file_mapped_shared_writable(rs, f->id) ? O_RDWR : O_RDONLY;
+	char user[64], how[96];
 	struct stat st;
 	int fd;
 
@@ -286,50 +288,101 @@ static int open_map_fd(struct restore *rs, const Ckpt__File *f)
 		return fail(rs->ctx, -EBADMSG, "file %llu has no path", (unsigned long long)f->id);
 	fd = open(f->path, flags | O_CLOEXEC);
 	if (fd < 0)
-		return fail(rs->ctx, -errno, "mapped file %s: %s", f->path, strerror(errno));
+		return fail(rs->ctx, -errno, "%s: mapped file %s: %s", file_user(&rs->m, f->id, user, sizeof(user)),
+			    f->path, strerror(errno));
 	/*
 	 * Size and modification time must match: a file changed in place keeps
 	 * its inode, a copy on another machine (with its times kept) does not.
 	 */
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != f->size ||
-	    (f->has_mtime_ns &&
-	     (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec != f->mtime_ns)) {
+	if (fstat(fd, &st) < 0) {
 		close(fd);
-		return fail(rs->ctx, -ESTALE, "mapped file %s changed since the dump (size or modification time differ)",
-			    f->path);
+		return fail(rs->ctx, -errno, "mapped file %s: %s", f->path, strerror(errno));
+	}
+	if (file_changed(f, &st) && !rs->opts->allow_file_changes) {
+		close(fd);
+		return fail(rs->ctx, -ESTALE, "%s: mapped file %s changed since the dump (%s); --allow-file-changes accepts that",
+			    file_user(&rs->m, f->id, user, sizeof(user)), f->path, file_change(f, &st, how, sizeof(how)));
 	}
 	return high_fd(rs, fd);
 }
 
+/* What mappings and an exe of f map: the kind's own fd (a memfd's), or the file reopened by path. */
+static int map_fd(struct restore *rs, const struct res_ops *ops, const Ckpt__File *f, int *out)
+{
+	int fd, r;
+
+	if (ops->map_fd) {
+		r = ops->map_fd(rs->ctx, &rs->rr, f, &fd);
+		if (r < 0)
+			return r;
+		fd = high_fd(rs, fd);
+	} else {
+		fd = open_map_fd(rs, f);
+	}
+	if (fd < 0)
+		return fd;
+	*out = fd;
+	return 0;
+}
+
+static int open_one_file(struct restore *rs, size_t i)
+{
+	const Ckpt__File *f = rs->m.files.v[i];
+	const struct res_ops *ops = res_by_kind(f->kind);
+	int fd, r;
+
+	if (!ops)
+		return fail(rs->ctx, -EBADMSG, "file %llu: unknown kind %u", (unsigned long long)f->id, f->kind);
+	r = ops->open(rs->ctx, &rs->rr, f, &fd);
+	if (r < 0)
+		return r;
+	rs->file_fds[i] = high_fd(rs, fd);
+	if (rs->file_fds[i] < 0)
+		return rs->file_fds[i];
+	r = locks_take_file(rs->ctx, &rs->m, f, rs->file_fds[i]);
+	if (r == 0 && file_needs_map_fd(rs, f->id))
+		r = map_fd(rs, ops, f, &rs->map_fds[i]);
+	return r;
+}
+
+/* Kinds that may need other kinds' Files (descriptors in flight in a socket) come last. */
 static int open_files(struct restore *rs)
 {
-	struct res_restore rr = { .m = &rs->m, .opts = rs->opts, .fd_floor = rs->ctl_lo };
+	struct res_restore *rr = &rs->rr;
 	size_t n = rs->m.files.n;
 	int r = 0;
 
+	rr->ctx = rs->ctx;
+	rr->m = &rs->m;
+	rr->opts = rs->opts;
+	rr->fd_floor = rs->ctl_lo;
 	rs->file_fds = xcalloc(n, sizeof(int));
 	rs->map_fds = xcalloc(n, sizeof(int));
+	rr->file_fds = rs->file_fds;
 	for (size_t i = 0; i < n; i++)
 		rs->file_fds[i] = rs->map_fds[i] = -1;
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const Ckpt__File *f = rs->m.files.v[i];
-		const struct res_ops *ops = res_by_kind(f->kind);
-		int fd;
+	for (int last = 0; last < 2; last++)
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			const struct res_ops *ops = res_by_kind(rs->m.files.v[i]->kind);
 
-		if (!ops) {
-			r = fail(rs->ctx, -EBADMSG, "file %llu: unknown kind %u", (unsigned long long)f->id, f->kind);
-			break;
+			if (!ops || ops->open_last == last)
+				r = open_one_file(rs, i);
 		}
-		r = ops->open(rs->ctx, &rr, f, &fd);
-		if (r < 0)
-			break;
-		rs->file_fds[i] = high_fd(rs, fd);
-		if (rs->file_fds[i] < 0)
-			r = rs->file_fds[i];
-		else if (file_needs_map_fd(rs, f->id) && (rs->map_fds[i] = open_map_fd(rs, f)) < 0)
-			r = rs->map_fds[i];
-	}
-	res_restore_done(&rr);
+	return r;
+}
+
+/*
+ * The content of memfds and unlinked files, which follows the model, goes
+ * into the files made for them before any process exists; then they are
+ * sealed, and the kinds' own fds closed.
+ */
+static int fill_files(struct restore *rs, uint32_t *type, ProtobufCMessage **msg)
+{
+	int r = model_read_file_data(&rs->m, &rs->r, rs->ctx, type, msg, object_put_data, &rs->rr);
+
+	if (r == 0)
+		r = objects_finish(rs->ctx, &rs->rr);
+	res_restore_done(&rs->rr);
 	return r;
 }
 
@@ -402,7 +455,7 @@ static size_t live_procs(const struct restore *rs)
 	return n;
 }
 
-static struct rproc *proc_by_pid(struct restore *rs, int32_t pid)
+struct rproc *proc_by_pid(struct restore *rs, int32_t pid)
 {
 	for (size_t i = 0; i < rs->nr_procs; i++)
 		if ((int32_t)rs->procs[i].p->pid == pid)
@@ -478,114 +531,6 @@ static int go(struct restore *rs, int phase)
 	uint64_t n = live_procs(rs);
 
 	return write(rs->go_fd[phase], &n, sizeof(n)) == sizeof(n) ? 0 : fail(rs->ctx, -errno, "eventfd: %s", strerror(errno));
-}
-
-/* The mapping that holds [addr, addr + len); rp->vmas are sorted by address. */
-static const Ckpt__Vma *find_vma(const struct rproc *rp, uint64_t addr, uint64_t len)
-{
-	size_t lo = 0, hi = rp->nr_vmas;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const Ckpt__Vma *v = rp->vmas[mid];
-
-		if (addr >= v->end)
-			lo = mid + 1;
-		else if (addr < v->start)
-			hi = mid;
-		else
-			return addr + len <= v->end && addr + len > addr ? v : NULL;
-	}
-	return NULL;
-}
-
-/*
- * process_vm_writev copies once; /proc/PID/mem copies twice but also fills
- * mappings the process itself may not write: the fallback.
- */
-static int write_memory(struct restore *rs, struct rproc *rp, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec local = { buf, len }, remote = { (void *)addr, len };
-	pid_t pid = (pid_t)rp->p->pid;
-
-	if (process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)len)
-		return 0;
-	if (rp->memfd < 0) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-		rp->memfd = open(path, O_RDWR | O_CLOEXEC);
-		if (rp->memfd < 0)
-			return fail(rs->ctx, -errno, "pid %d: open %s: %s", pid, path, strerror(errno));
-	}
-	if (pwrite(rp->memfd, buf, len, (off_t)addr) != (ssize_t)len)
-		return fail(rs->ctx, -errno, "pid %d: writing memory at 0x%llx: %s", pid, (unsigned long long)addr,
-			    strerror(errno));
-	return 0;
-}
-
-static int put_pages(struct restore *rs, const Ckpt__Pages *pg, void *buf)
-{
-	size_t len = (size_t)pg->nr_pages * PAGE_SIZE;
-	int r = page_order_check(&rs->page_order, rs->ctx, pg);
-
-	if (r == 0)
-		r = img_read_page_data(&rs->r, pg, buf);
-
-	if (r < 0)
-		return r;
-	if (pg->has_shmem_id) {
-		const Ckpt__Shmem *s = model_shmem(&rs->m, pg->shmem_id);
-
-		if (!s || pg->pid || pg->addr + len > s->size || pg->addr % PAGE_SIZE)
-			return fail(rs->ctx, -EBADMSG, "image damaged: pages of unknown shared memory %llu",
-				    (unsigned long long)pg->shmem_id);
-		if (pwrite(rs->shmem_fds[shmem_index(rs, s->id)], buf, len, (off_t)pg->addr) != (ssize_t)len)
-			return fail(rs->ctx, -errno, "writing shared memory: %s", strerror(errno));
-	} else {
-		struct rproc *rp = proc_by_pid(rs, (int32_t)pg->pid);
-		const Ckpt__Vma *v = rp && rp->p->state != 1 ? find_vma(rp, pg->addr, len) : NULL;
-
-		if (!v || (v->flags & MAP_SHARED) || pg->addr % PAGE_SIZE || v->kind == CKPT__VMA_KIND__VMA_VDSO ||
-		    v->kind == CKPT__VMA_KIND__VMA_VVAR)
-			return fail(rs->ctx, -EBADMSG, "image damaged: pages for pid %u at 0x%llx outside its memory",
-				    pg->pid, (unsigned long long)pg->addr);
-		r = write_memory(rs, rp, pg->addr, buf, len);
-		if (r < 0)
-			return r;
-	}
-	rs->ctx->stats.page_bytes += len;
-	return 0;
-}
-
-/* Reads page records to the trailer, whose check covers the whole image. */
-static int fill_memory(struct restore *rs, uint32_t type, ProtobufCMessage *msg)
-{
-	_cleanup_free_ void *buf = malloc(IMG_MAX_CHUNK_PAGES * PAGE_SIZE);
-	int r = 0;
-
-	if (!buf) {
-		img_free_msg(msg);
-		return -ENOMEM;
-	}
-	while (img_rec_has_data(type)) {
-		if (fail_point(rs->ctx, "restore-pages"))
-			r = fail(rs->ctx, -EIO, "restore: injected failure while filling memory");
-		if (r == 0 && type == REC_PAGES)
-			r = put_pages(rs, (Ckpt__Pages *)msg, buf);
-		else if (r == 0)
-			r = sysv_restore_pages(rs, (Ckpt__SysvPages *)msg, buf);
-		img_free_msg(msg);
-		if (r < 0)
-			return r;
-		r = img_read_next(&rs->r, &type, &msg);
-		if (r < 0)
-			return r;
-	}
-	img_free_msg(msg);
-	if (type != REC_TRAILER)
-		return fail(rs->ctx, -EBADMSG, "image damaged: %s record after page data", img_rec_name(type));
-	return 0;
 }
 
 static int seize_all(struct restore *rs)
@@ -689,6 +634,8 @@ static int prepare(struct restore *rs, uint32_t *type, ProtobufCMessage **msg)
 	if (r == 0)
 		r = open_files(rs);
 	if (r == 0)
+		r = fill_files(rs, type, msg);
+	if (r == 0)
 		r = make_shmem(rs);
 	return r;
 }
@@ -705,6 +652,7 @@ static uint64_t own_caps(void)
 
 static void cleanup(struct restore *rs)
 {
+	res_restore_done(&rs->rr);
 	for (size_t i = 0; rs->file_fds && i < rs->m.files.n; i++) {
 		if (rs->file_fds[i] >= 0)
 			close(rs->file_fds[i]);

@@ -14,6 +14,7 @@
 
 #include "image.h"
 #include "model.h"
+#include "res/res.h"
 #include "restorer.h"
 #include "vdso.h"
 
@@ -46,6 +47,7 @@ struct restore {
 	int *file_fds;             /* per m.files: the open file description */
 	int *map_fds;              /* per m.files: an fd to mmap, or -1 */
 	int *shmem_fds;            /* per m.shmems */
+	struct res_restore rr;     /* the kinds' objects, while files are made */
 	int report_rd, report_wr, go_fd[2];
 	int ctl_lo;                /* every fd of ours is at or above this */
 	uint64_t own_caps;         /* to know whose credentials must change */
@@ -76,6 +78,9 @@ void make_children(struct restore *rs, struct rproc *rp);
 void join_group(struct restore *rs, const Ckpt__Process *p);
 void check_ids(struct restore *rs, const Ckpt__Process *p);
 void become_zombie(const Ckpt__Process *p) __attribute__((noreturn));
+/* restore_ctty.c: a pty of the tree as controlling terminal (task stage). */
+void ctty_setup(struct restore *rs, const Ckpt__Process *p);
+void ctty_foreground(struct restore *rs, const Ckpt__Process *p);
 /* restore.c: ids of sessions and groups whose leader is not in the image. */
 bool leader_missing(const struct restore *rs, uint32_t id, bool session);
 
@@ -84,5 +89,8 @@ int finish_tree(struct restore *rs);
 
 size_t file_index(const struct restore *rs, uint64_t id);
 size_t shmem_index(const struct restore *rs, uint64_t id);
+struct rproc *proc_by_pid(struct restore *rs, int32_t pid);
+/* restore_pages.c: reads the page records up to the trailer into the tree. */
+int fill_memory(struct restore *rs, uint32_t type, ProtobufCMessage *msg);
 
 #endif

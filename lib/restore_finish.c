@@ -12,6 +12,7 @@
 
 #include "compat.h"
 #include "ipc.h"
+#include "locks.h"
 #include "ptrace.h"
 #include "restore.h"
 
@@ -22,7 +23,10 @@
  * so the kernel decides as it would have: a signal that comes first makes
  * the call fail with EINTR (or restart, per SA_RESTART), none restarts it.
  * A restart_block call (nanosleep and friends) then runs restart_syscall
- * with nothing to continue, which returns EINTR.
+ * with nothing to continue, which returns EINTR. Except poll() without a
+ * timeout: it uses restart_block too, but running it again with the same
+ * arguments is all its restart would do, so it restarts as the others do
+ * (programs such as script(1) take an EINTR from poll for the end).
  */
 
 static int interrupt(struct ckpt_ctx *ctx, pid_t tid)
@@ -107,8 +111,11 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 	r = remote_begin(&rm, rs->ctx, tid, s + RST_SYSCALL_OFFSET);
 	if (r < 0)
 		return r;
+	/* Now that the restorer has closed ckpt's copies of its files, which would drop them. */
+	r = locks_take_process(rs->ctx, &rm, &rs->m, rp->p, rp->fds, rp->nr_fds);
 	/* The restorer may have been stopped between its last report and closing the pipe. */
-	r = remote_syscall(&rm, &ret, SYS_close, (uint64_t)rs->report_wr, 0, 0, 0, 0, 0);
+	if (r == 0)
+		r = remote_syscall(&rm, &ret, SYS_close, (uint64_t)rs->report_wr, 0, 0, 0, 0, 0);
 	/* Now that no descriptor of ckpt's is left to close, which would undo them. */
 	if (r == 0)
 		r = mqueue_restore_notify(rs, rp, &rm);
@@ -129,6 +136,8 @@ static int set_thread_state(struct restore *rs, const Ckpt__Thread *t)
 	struct iovec iov = { xs, sizeof(xs) };
 
 	memcpy(&regs, t->gpregs.data, sizeof(regs));
+	if (regs.orig_rax == SYS_poll && regs.rax == (uint64_t)-516 /* ERESTART_RESTARTBLOCK */ && (int)regs.rdx < 0)
+		regs.rax = (uint64_t)-514; /* ERESTARTNOHAND */
 	pr_debug(rs->ctx, "tid %d: rip 0x%llx rsp 0x%llx rax 0x%llx", tid, regs.rip, regs.rsp, regs.rax);
 	if (ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0)
 		return fail(rs->ctx, -errno, "tid %d: setting registers: %s", tid, strerror(errno));

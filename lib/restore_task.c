@@ -485,6 +485,7 @@ void task_main(struct restore *rs, size_t idx)
 	sysv_restore_undo(rs, rp);
 	join_group(rs, p);
 	check_ids(rs, p);
+	ctty_foreground(rs, p);
 	install_fds(rs, rp);
 	attach_fds(rs, rp);
 	set_fs(rs, p);

@@ -57,6 +57,7 @@ void set_session(struct restore *rs, const Ckpt__Process *p)
 		TASK_FAIL(rs, pid, -errno, "pid %d: setsid: %s", pid, strerror(errno));
 	if (p->pgid == p->pid && getpgrp() != pid && setpgid(0, 0) < 0)
 		TASK_FAIL(rs, pid, -errno, "pid %d: setpgid: %s", pid, strerror(errno));
+	ctty_setup(rs, p);
 }
 
 static void drain_sigchld(void)

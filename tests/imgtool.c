@@ -7,6 +7,7 @@
  *       one line per record, in file order:
  *         INDEX OFFSET TYPE LEN                     (frame at OFFSET, payload LEN bytes)
  *         INDEX OFFSET 8 LEN DATA_OFFSET NR_PAGES   (a Pages record and its page data)
+ *         INDEX OFFSET 10 LEN DATA_OFFSET NR_PAGES  (a FileData record and its data)
  *         INDEX OFFSET 13 LEN DATA_OFFSET NR_PAGES  (the same for SysvPages)
  *       then `tail OFFSET SIZE` (offset of the tail, size of the file)
  *   imgtool set IMG OUT INDEX FIELD VALUE
@@ -35,11 +36,12 @@
 
 #define PAGE 4096u
 #define REC_PAGES 8u
+#define REC_TRAILER 9u
+#define REC_FILEDATA 10u
 #define REC_SYSV_PAGES 13u
 /* Records followed by page data, and the field number of their nr_pages. */
-#define HAS_DATA(t) ((t) == REC_PAGES || (t) == REC_SYSV_PAGES)
+#define HAS_DATA(t) ((t) == REC_PAGES || (t) == REC_FILEDATA || (t) == REC_SYSV_PAGES)
 #define NR_PAGES_FIELD(t) ((t) == REC_PAGES ? 4 : 3)
-#define REC_TRAILER 9u
 #define REC_MAGIC 0x43524b43u
 
 struct frame {

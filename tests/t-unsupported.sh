@@ -27,19 +27,23 @@ for kind in $("$BIN/unsupported" --list); do
 		p="pid $PID fd 9"
 		case $kind in
 		pipe-rdwr) pat="$p: a pipe opened for reading and writing is not supported yet" ;;
-		socketpair | unix-listen | tcp | udp) pat="$p: socket is not supported yet" ;;
+		tcp | udp) pat="$p: socket is not supported yet" ;;
+		unix-outside) pat="$p: unix stream socket is connected to @wl-unsupported-outside-[0-9-]* \\(socket [0-9]+\\), outside the tree; not supported" ;;
+		unix-oob) pat="$p: unix socket: an out-of-band byte \\(MSG_OOB\\) waits in it; not supported yet" ;;
+		unix-unaccepted-data) pat="$p: unix stream socket waits to be accepted by @wl-unsupported-l-[0-9-]* and has already sent data, which cannot be read before it is accepted; not supported" ;;
 		epoll-closed) pat="$p: epoll watches a file added as fd 10 that is no longer open there; not supported yet" ;;
-		signalfd | timerfd | inotify | fanotify | userfaultfd | pidfd | io_uring)
+		fanotify | userfaultfd | pidfd | io_uring)
 			pat="$p: $kind is not supported yet" ;;
-		memfd) pat="$p: .*/memfd:wl-unsupported.* (is|are) not supported yet" ;;
-		deleted) pat="$p: .*$(re "$WORK/wl-deleted.$PID").*(unlinked|deleted).* not supported yet" ;;
-		procfile) pat="$p: /proc files \\(/proc/$PID/status\\) are not supported yet" ;;
+		memfd-hugetlb) pat="$p: memfd /memfd:wl-unsupported-huge \\(deleted\\) on huge pages \\(MFD_HUGETLB\\) is not supported yet" ;;
+		deleted-linked) pat="$p: file $(re "$WORK/wl-linked.$PID") \\(deleted\\) was unlinked but has other names; not supported yet" ;;
+		procfile) pat="$p: /proc/1/status belongs to pid 1, which is not in the tree; not supported" ;;
+		proc-mem) pat="$p: /proc/$PID/mem cannot be reopened safely; not supported" ;;
+		proc-shared) pat="pid [0-9]+ fd 9: /proc/$PID/status is shared with pid $PID; not supported yet" ;;
+		proc-write) pat="$p: /proc/$PID/comm: only regular files opened read-only under /proc and /sys are supported" ;;
 		fifo-deleted) pat="$p: fifo $(re "$WORK/wl-fifo.$PID") \\(deleted\\) was unlinked; not supported yet" ;;
-		memfd-map | deleted-map)
-			case $kind in
-			memfd-map) name=/memfd:wl-unsupported-map what="memfd mapping" ;;
-			deleted-map) name=$WORK/wl-deleted-map.$PID what="mapping of deleted file" ;;
-			esac
+		memfd-sealed-map)
+			name=/memfd:wl-unsupported-sealed
+			what="writable shared mapping of /memfd:wl-unsupported-sealed (deleted), sealed against writes since"
 			addr=$(vma_of "$PID" "$name")
 			[ -n "$addr" ] || fail "$kind: no mapping $name in /proc/$PID/maps"
 			pat="pid $PID vma 0x$(printf '%x' $((16#$addr))): $(re "$what").* not supported yet" ;;

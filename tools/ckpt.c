@@ -2,8 +2,8 @@
 /*
  * The ckpt command: a thin layer over libckpt (include/ckpt.h).
  *
- *   ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--ipc-key KEY]...
- *   ckpt restore -i FILE|- [--detach] [--shell-job] [--pid-wait-ms N]
+ *   ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--no-sync] [--ipc-key KEY]...
+ *   ckpt restore -i FILE|- [--detach] [--shell-job] [--pid-wait-ms N] [--allow-file-changes]
  *   ckpt info -i FILE|- [--json]
  *
  * Exit status: 0 success, 1 the operation failed, 2 usage error; restore
@@ -40,6 +40,8 @@ enum {
 	OPT_PID_WAIT,
 	OPT_VDSO_PROXY,
 	OPT_JSON,
+	OPT_NO_SYNC,
+	OPT_ALLOW_FILE_CHANGES,
 	OPT_IPC_KEY,
 };
 
@@ -91,7 +93,8 @@ static const char main_help[] =
 	"Run 'ckpt COMMAND --help' for the options of a command.\n";
 
 static const char dump_help[] =
-	"Usage: ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--ipc-key KEY]... [-v] [--log-file FILE]\n"
+	"Usage: ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--no-sync] [--ipc-key KEY]...\n"
+	"                 [-v] [--log-file FILE]\n"
 	"Write an image of the process tree rooted at PID. Once the image is\n"
 	"complete the tree is killed, unless --leave-running is given. If the dump\n"
 	"fails, the tree goes on running and a partly written FILE is removed.\n"
@@ -101,6 +104,9 @@ static const char dump_help[] =
 	"                        - writes it to stdout, which may be a pipe\n"
 	"      --leave-running   let the tree go on after the dump\n"
 	"      --shell-job       allow the caller's terminal as descriptors of the tree\n"
+	"      --no-sync         do not wait for FILE to reach the disk: page data goes\n"
+	"                        through the page cache and nothing is synced; faster,\n"
+	"                        but a machine crash soon after loses the image\n"
 	"      --ipc-key KEY     also save the SysV IPC objects with this key (decimal,\n"
 	"                        or hex with 0x); may be given more than once. Without\n"
 	"                        it a dump saves those the tree attached, created or\n"
@@ -108,7 +114,8 @@ static const char dump_help[] =
 	"\n" EXIT_HELP;
 
 static const char restore_help[] =
-	"Usage: ckpt restore -i FILE|- [--detach] [--shell-job] [--pid-wait-ms N] [-v] [--log-file FILE]\n"
+	"Usage: ckpt restore -i FILE|- [--detach] [--shell-job] [--pid-wait-ms N] [--allow-file-changes]\n"
+	"                    [-v] [--log-file FILE]\n"
 	"Start the process tree of an image again, with the same pids.\n"
 	"\n"
 	"  -i, --input FILE      read the image from FILE; - reads stdin, which may be a pipe\n"
@@ -118,7 +125,10 @@ static const char restore_help[] =
 	"                        0 does not wait)\n"
 	"      --vdso-proxy      reach this kernel's vDSO through jumps at the old vDSO's\n"
 	"                        place even if both are alike (done by itself when they\n"
-	"                        differ; this forces it, for testing)\n" COMMON_HELP
+	"                        differ; this forces it, for testing)\n"
+	"      --allow-file-changes  accept files opened read-only or mapped whose size or\n"
+	"                        modification time changed since the dump (refused\n"
+	"                        otherwise, naming the file)\n" COMMON_HELP
 	"\n"
 	"Without --detach, ckpt waits for the restored root and exits with its\n"
 	"status: its exit code, or 128+N if signal N killed it.\n"
@@ -361,6 +371,9 @@ static int dump_opt(struct cmd *c, void *p, int opt)
 	case OPT_SHELL_JOB:
 		a->o.shell_job = true;
 		return PROCEED;
+	case OPT_NO_SYNC:
+		a->o.no_sync = true;
+		return PROCEED;
 	case OPT_IPC_KEY:
 		return parse_ipc_key(c, a, optarg);
 	}
@@ -407,7 +420,7 @@ static int open_output(struct cmd *c, const char *path, int *fd, char **tmp)
 }
 
 /* Puts a complete image in place: the rename, then the directory on disk. */
-static int commit_output(struct cmd *c, const char *tmp, const char *path)
+static int commit_output(struct cmd *c, const char *tmp, const char *path, bool sync_dir)
 {
 	char *dir;
 	int dfd;
@@ -416,7 +429,7 @@ static int commit_output(struct cmd *c, const char *tmp, const char *path)
 		say(c, "the image is complete in %s but cannot be renamed to %s: %s", tmp, path, strerror(errno));
 		return -errno;
 	}
-	dir = strdup(path);
+	dir = sync_dir ? strdup(path) : NULL;
 	if (dir) {
 		char *slash = strrchr(dir, '/');
 
@@ -451,7 +464,7 @@ static int run_dump(struct cmd *c, struct dump_args *a)
 		lib_failed(c);
 	}
 	if (r == 0 && tmp)
-		r = commit_output(c, tmp, a->out) < 0 ? -EIO : 0;
+		r = commit_output(c, tmp, a->out, !a->o.no_sync) < 0 ? -EIO : 0;
 	else if (r < 0 && tmp && unlink(tmp) < 0)
 		say(c, "cannot remove the partial image %s: %s", tmp, strerror(errno));
 	free(tmp);
@@ -470,6 +483,7 @@ static int cmd_dump(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "leave-running", no_argument, NULL, OPT_LEAVE_RUNNING },
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
+		{ "no-sync", no_argument, NULL, OPT_NO_SYNC },
 		{ "ipc-key", required_argument, NULL, OPT_IPC_KEY },
 		COMMON_LONG,
 		{ NULL, 0, NULL, 0 },
@@ -521,6 +535,9 @@ static int restore_opt(struct cmd *c, void *p, int opt)
 	case OPT_VDSO_PROXY:
 		a->o.vdso_proxy = true;
 		return PROCEED;
+	case OPT_ALLOW_FILE_CHANGES:
+		a->o.allow_file_changes = true;
+		return PROCEED;
 	}
 	return usage_error(c, "unexpected option");
 }
@@ -571,6 +588,7 @@ static int cmd_restore(int argc, char **argv)
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
 		{ "pid-wait-ms", required_argument, NULL, OPT_PID_WAIT },
 		{ "vdso-proxy", no_argument, NULL, OPT_VDSO_PROXY },
+		{ "allow-file-changes", no_argument, NULL, OPT_ALLOW_FILE_CHANGES },
 		COMMON_LONG,
 		{ NULL, 0, NULL, 0 },
 	};

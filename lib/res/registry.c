@@ -1,16 +1,27 @@
 // SPDX-License-Identifier: MIT
 /* The one list of resource kinds. */
+#include <fcntl.h>
+#include <sys/syscall.h>
+
 #include "res.h"
 
 static const struct res_ops *const kinds[] = {
-	&res_mqueue, /* before res_path: a queue's descriptor looks like a regular file */
+	&res_mqueue,   /* first: a queue's descriptor looks like a regular file (an unlinked one if unlinked) */
+	&res_memfd,    /* before res_path: their links are paths too */
+	&res_unlinked,
 	&res_path,
 	&res_chardev,
+	&res_pty_master, /* before res_tty: a slave whose master is outside the tree is the tty kind's */
+	&res_pty_slave,
 	&res_tty,
 	&res_pipe,
 	&res_eventfd,
 	&res_epoll,
 	&res_fifo,
+	&res_signalfd,
+	&res_timerfd,
+	&res_inotify,
+	&res_unix,
 };
 
 const struct res_ops *res_by_kind(uint32_t kind)
@@ -19,6 +30,17 @@ const struct res_ops *res_by_kind(uint32_t kind)
 		if (kinds[i]->kind == kind)
 			return kinds[i];
 	return NULL;
+}
+
+int res_dump_finish(struct ckpt_ctx *ctx, struct model *m)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		int r = kinds[i]->dump_finish ? kinds[i]->dump_finish(ctx, m) : 0;
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 const struct res_ops *res_for_fd(const struct fd_desc *fd)
@@ -60,6 +82,36 @@ char *fdinfo_text(const struct fd_desc *fd)
 	return read_text(path, &text, NULL) < 0 ? NULL : text;
 }
 
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+static int fd_copy(pid_t pid, pid_t tid, int fd)
+{
+	/* A process whose leader has exited keeps its fds in its other threads. */
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, tid, tid == pid ? 0 : PIDFD_THREAD);
+	int copy;
+
+	if (pidfd < 0)
+		return -errno;
+	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	return copy < 0 ? -errno : copy;
+}
+
+int res_fd_copy(const struct fd_desc *fd)
+{
+	return fd_copy(fd->pid, fd->tid, fd->fd);
+}
+
+int res_fd_dup(struct ckpt_ctx *ctx, pid_t pid, pid_t tid, int fd)
+{
+	int copy = fd_copy(pid, tid, fd);
+
+	if (copy < 0)
+		return fail(ctx, copy, "pid %d fd %d: taking a copy (pidfd_getfd): %s", pid, fd, strerror(-copy));
+	return copy;
+}
+
 struct res_obj *res_obj_find(struct res_restore *rr, uint32_t kind, uint64_t id)
 {
 	for (size_t i = 0; i < rr->nr_objs; i++)
@@ -88,4 +140,41 @@ void res_restore_done(struct res_restore *rr)
 	free(rr->objs);
 	rr->objs = NULL;
 	rr->nr_objs = rr->cap_objs = 0;
+}
+
+bool file_changed(const Ckpt__File *f, const struct stat *st)
+{
+	uint64_t mtime = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + (uint64_t)st->st_mtim.tv_nsec;
+
+	return (uint64_t)st->st_size != f->size || (f->has_mtime_ns && mtime != f->mtime_ns);
+}
+
+const char *file_change(const Ckpt__File *f, const struct stat *st, char *buf, size_t len)
+{
+	if ((uint64_t)st->st_size != f->size)
+		snprintf(buf, len, "size %lld, was %llu", (long long)st->st_size, (unsigned long long)f->size);
+	else
+		snprintf(buf, len, "same size, another modification time");
+	return buf;
+}
+
+const char *file_user(const struct model *m, uint64_t id, char *buf, size_t len)
+{
+	for (size_t i = 0; i < m->fds.n; i++)
+		if (m->fds.v[i]->file_id == id) {
+			snprintf(buf, len, "pid %u fd %u", m->fds.v[i]->pid, m->fds.v[i]->fd);
+			return buf;
+		}
+	for (size_t i = 0; i < m->vmas.n; i++)
+		if (m->vmas.v[i]->has_file_id && m->vmas.v[i]->file_id == id) {
+			snprintf(buf, len, "pid %u vma 0x%llx", m->vmas.v[i]->pid, (unsigned long long)m->vmas.v[i]->start);
+			return buf;
+		}
+	for (size_t i = 0; i < m->procs.n; i++)
+		if (m->procs.v[i]->mm && m->procs.v[i]->mm->exe_file_id == id) {
+			snprintf(buf, len, "pid %u exe", m->procs.v[i]->pid);
+			return buf;
+		}
+	snprintf(buf, len, "file %llu", (unsigned long long)id);
+	return buf;
 }

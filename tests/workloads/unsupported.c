@@ -8,10 +8,12 @@
  *
  * Descriptor kinds put the object at fd 9 (helpers, if any, at 10 and up,
  * so fd 9 is the first unsupported descriptor of the process):
- *   pipe-rdwr socketpair unix-listen tcp udp epoll-closed signalfd timerfd
- *   inotify fanotify userfaultfd pidfd memfd io_uring fifo deleted
+ *   pipe-rdwr unix-outside unix-oob unix-unaccepted-data tcp udp
+ *   epoll-closed fanotify userfaultfd pidfd io_uring fifo-deleted procfile
+ *   memfd-hugetlb deleted-linked proc-mem proc-write proc-shared (fd 9 is
+ *   also in a second child, which the root makes for it)
  * Mapping kinds hold one mapping and no descriptor for it:
- *   memfd-map deleted-map
+ *   memfd-sealed-map
  * KIND "none" (the default) holds nothing unusual.
  *
  * The root first forks a child that waits (so the tree has two processes;
@@ -27,6 +29,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +37,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
-#include <sys/inotify.h>
 #include <sys/mman.h>
-#include <sys/signalfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,7 +124,8 @@ static int place(int fd, int want)
 	return 0;
 }
 
-static char path1[1200];
+static char path1[1200], path2[1200];
+static pid_t holder = -1;
 static void *map;
 static struct sockaddr_in inet_addr_;
 
@@ -146,19 +148,65 @@ static int make(const char *k)
 		close(fds[0]);
 		return write(10, "pre", 3) == 3 ? 0 : -1;
 	}
-	if (!strcmp(k, "socketpair")) {
+	if (!strcmp(k, "unix-outside")) {
+		/* fd 9 is connected to a daemon outside the tree (its parent exits at once), which echoes. */
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		socklen_t len;
+		int l;
+		pid_t p;
+
+		snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "wl-unsupported-outside-%d-%ld", (int)getpid(),
+			 (long)random());
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
+		l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (l < 0 || bind(l, (struct sockaddr *)&a, len) < 0 || listen(l, 1) < 0)
+			return -1;
+		p = fork();
+		if (p == 0) {
+			if (fork() == 0) {
+				char buf[64];
+				ssize_t n;
+				int s;
+
+				setsid(); /* its group and session must not keep the tree's pids in use */
+				s = accept(l, NULL, NULL);
+				close(l);
+				while (s >= 0 && (n = read(s, buf, sizeof(buf))) > 0)
+					if (write(s, buf, (size_t)n) != n)
+						break;
+				_exit(0);
+			}
+			_exit(0);
+		}
+		if (p < 0 || waitpid(p, NULL, 0) != p)
+			return -1;
+		close(l);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, len) < 0 || place(fd, 9) < 0)
+			return -1;
+		return write(9, "pre", 3) == 3 ? 0 : -1;
+	}
+	if (!strcmp(k, "unix-oob")) { /* an out-of-band byte waits in fd 9 */
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) < 0 || place(fds[0], 9) < 0 || place(fds[1], 10) < 0)
+			return -1;
+		if (send(10, "x", 1, MSG_OOB) != 1)
 			return -1;
 		return write(10, "pre", 3) == 3 ? 0 : -1;
 	}
-	if (!strcmp(k, "unix-listen")) {
+	if (!strcmp(k, "unix-unaccepted-data")) {
+		/* fd 9 waits to be accepted by fd 10 and has already sent data. */
 		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		socklen_t len;
 
-		snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "wl-unsupported-%d", (int)getpid());
+		snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "wl-unsupported-l-%d-%ld", (int)getpid(), (long)random());
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
 		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4) < 0)
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, len) < 0 || listen(fd, 4) < 0 || place(fd, 10) < 0)
 			return -1;
-		return place(fd, 9);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, len) < 0 || place(fd, 9) < 0)
+			return -1;
+		return write(9, "pre", 3) == 3 ? 0 : -1;
 	}
 	if (!strcmp(k, "tcp") || !strcmp(k, "udp")) {
 		socklen_t len = sizeof(inet_addr_);
@@ -187,42 +235,36 @@ static int make(const char *k)
 			return -1;
 		return close(10);
 	}
-	if (!strcmp(k, "signalfd")) {
-		sigset_t set;
-
-		sigemptyset(&set);
-		sigaddset(&set, SIGUSR2);
-		if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || place(signalfd(-1, &set, 0), 9) < 0)
-			return -1;
-		return raise(SIGUSR2); /* pending until read through the signalfd */
-	}
-	if (!strcmp(k, "timerfd")) {
-		struct itimerspec it = { { 0, 10000000 }, { 0, 10000000 } };
-
-		if (place(timerfd_create(CLOCK_MONOTONIC, 0), 9) < 0)
-			return -1;
-		return timerfd_settime(9, 0, &it, NULL);
-	}
-	if (!strcmp(k, "inotify")) {
-		if (place(inotify_init1(0), 9) < 0 || inotify_add_watch(9, dir, IN_CREATE) < 0)
-			return -1;
-		snprintf(path1, sizeof(path1), "%s/wl-inotify-pre.%d", dir, (int)getpid());
-		fd = open(path1, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		return fd < 0 ? -1 : close(fd);
-	}
 	if (!strcmp(k, "fanotify"))
 		return place(fanotify_init(FAN_CLASS_NOTIF, O_RDONLY), 9);
 	if (!strcmp(k, "userfaultfd"))
 		return place((int)syscall(SYS_userfaultfd, 0), 9);
 	if (!strcmp(k, "pidfd"))
 		return place((int)syscall(SYS_pidfd_open, getpid(), 0), 9);
-	if (!strcmp(k, "memfd")) {
-		if (place(memfd_create("wl-unsupported", 0), 9) < 0)
+	if (!strcmp(k, "memfd-hugetlb"))
+		return place(memfd_create("wl-unsupported-huge", MFD_HUGETLB), 9);
+	if (!strcmp(k, "procfile")) /* a process outside the tree: pid 1 */
+		return place(open("/proc/1/status", O_RDONLY | O_CLOEXEC), 9);
+	if (!strcmp(k, "proc-mem")) /* not a file that only describes the process */
+		return place(open("/proc/self/mem", O_RDONLY | O_CLOEXEC), 9);
+	if (!strcmp(k, "proc-shared")) { /* one description in two processes */
+		if (place(open("/proc/self/status", O_RDONLY), 9) < 0)
 			return -1;
-		return pwrite(9, "memfd-data", 10, 100) == 10 ? 0 : -1;
+		pid_t parent = getpid();
+
+		holder = fork();
+		if (holder == 0) {
+			/* Gone with its parent (a --probe ends at once), also if that was before the prctl. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(0);
+			for (;;)
+				pause();
+		}
+		return holder < 0 ? -1 : 0;
 	}
-	if (!strcmp(k, "procfile")) /* its path names our pid, not there yet at restore */
-		return place(open("/proc/self/status", O_RDONLY | O_CLOEXEC), 9);
+	if (!strcmp(k, "proc-write"))
+		return place(open("/proc/self/comm", O_WRONLY | O_CLOEXEC), 9);
 	if (!strcmp(k, "io_uring")) {
 		unsigned char params[120]; /* struct io_uring_params */
 
@@ -237,34 +279,23 @@ static int make(const char *k)
 		unlink(path1);
 		return write(9, "pre", 3) == 3 ? 0 : -1;
 	}
-	if (!strcmp(k, "deleted")) {
-		snprintf(path1, sizeof(path1), "%s/wl-deleted.%d", dir, (int)getpid());
-		if (place(open(path1, O_RDWR | O_CREAT | O_TRUNC, 0644), 9) < 0 || unlink(path1) < 0)
+	if (!strcmp(k, "deleted-linked")) { /* unlinked, but another name is left */
+		snprintf(path1, sizeof(path1), "%s/wl-linked.%d", dir, (int)getpid());
+		snprintf(path2, sizeof(path2), "%s/wl-linked2.%d", dir, (int)getpid());
+		if (place(open(path1, O_RDWR | O_CREAT | O_TRUNC, 0644), 9) < 0 || link(path1, path2) < 0 ||
+		    unlink(path1) < 0)
 			return -1;
 		return pwrite(9, "deleted-data", 12, 0) == 12 ? 0 : -1;
 	}
-	if (!strcmp(k, "memfd-map")) {
-		fd = memfd_create("wl-unsupported-map", 0);
+	if (!strcmp(k, "memfd-sealed-map")) { /* writable shared mapping, then F_SEAL_FUTURE_WRITE */
+		fd = memfd_create("wl-unsupported-sealed", MFD_ALLOW_SEALING);
 		if (fd < 0 || ftruncate(fd, 8192) < 0)
 			return -1;
 		map = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (map == MAP_FAILED || fcntl(fd, F_ADD_SEALS, 0x0010 /* F_SEAL_FUTURE_WRITE */) < 0)
+			return -1;
 		close(fd);
-		if (map == MAP_FAILED)
-			return -1;
-		memcpy(map, "memfd-map", 9);
-		return 0;
-	}
-	if (!strcmp(k, "deleted-map")) {
-		snprintf(path1, sizeof(path1), "%s/wl-deleted-map.%d", dir, (int)getpid());
-		fd = open(path1, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 || ftruncate(fd, 8192) < 0)
-			return -1;
-		map = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
-		unlink(path1);
-		if (map == MAP_FAILED)
-			return -1;
-		memcpy(map, "deleted-map", 11);
+		memcpy(map, "memfd-sealed-map", 16);
 		return 0;
 	}
 	errno = EINVAL;
@@ -294,26 +325,40 @@ static void check(const char *k)
 		expect_read(9, "prepost", "pipe");
 		return;
 	}
-	if (!strcmp(k, "socketpair")) {
-		expect_read(9, "pre", "socketpair");
-		if (write(9, "back", 4) != 4)
-			FAILF("socketpair: write: %s", strerror(errno));
-		expect_read(10, "back", "socketpair other end");
+	if (!strcmp(k, "unix-outside")) {
+		char buf[16] = "";
+		size_t got = 0;
+
+		if (write(9, "post", 4) != 4)
+			FAILF("unix-outside: write: %s", strerror(errno));
+		while (got < 7) {
+			ssize_t n = read(9, buf + got, 7 - got);
+
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		if (strcmp(buf, "prepost"))
+			FAILF("unix-outside: the daemon echoed \"%s\", want \"prepost\"", buf);
 		return;
 	}
-	if (!strcmp(k, "unix-listen")) {
-		struct sockaddr_un a = { .sun_family = AF_UNIX };
-		int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), s;
+	if (!strcmp(k, "unix-oob")) {
+		char c = 0;
 
-		snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "wl-unsupported-%d", (int)getpid());
-		if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) < 0)
-			FAILF("unix-listen: connect: %s", strerror(errno));
-		else if ((s = accept4(9, NULL, NULL, SOCK_CLOEXEC)) < 0)
-			FAILF("unix-listen: accept: %s", strerror(errno));
-		else
-			close(s);
-		if (c >= 0)
-			close(c);
+		if (recv(9, &c, 1, MSG_OOB) != 1 || c != 'x')
+			FAILF("unix-oob: the out-of-band byte is gone (%s)", strerror(errno));
+		expect_read(9, "pre", "unix-oob");
+		return;
+	}
+	if (!strcmp(k, "unix-unaccepted-data")) {
+		int s = accept4(10, NULL, NULL, SOCK_CLOEXEC);
+
+		if (s < 0) {
+			FAILF("unix-unaccepted-data: accept: %s", strerror(errno));
+			return;
+		}
+		expect_read(s, "pre", "unix-unaccepted-data");
+		close(s);
 		return;
 	}
 	if (!strcmp(k, "tcp")) {
@@ -341,35 +386,6 @@ static void check(const char *k)
 			FAILF("epoll: epoll_wait gave %d events (data %llu)", n, (unsigned long long)ev.data.u64);
 		return;
 	}
-	if (!strcmp(k, "signalfd")) {
-		struct signalfd_siginfo si = { 0 };
-		int fl = fcntl(9, F_GETFL);
-
-		fcntl(9, F_SETFL, fl | O_NONBLOCK);
-		if (read(9, &si, sizeof(si)) != sizeof(si) || si.ssi_signo != SIGUSR2)
-			FAILF("signalfd: the pending SIGUSR2 is gone (%s)", strerror(errno));
-		return;
-	}
-	if (!strcmp(k, "timerfd")) {
-		uint64_t n = 0;
-
-		if (read(9, &n, 8) != 8 || n == 0)
-			FAILF("timerfd: no expirations");
-		return;
-	}
-	if (!strcmp(k, "inotify")) {
-		char buf[4096] __attribute__((aligned(8)));
-		const struct inotify_event *ev = (const void *)buf;
-		int fl = fcntl(9, F_GETFL);
-		ssize_t n;
-
-		fcntl(9, F_SETFL, fl | O_NONBLOCK);
-		n = read(9, buf, sizeof(buf));
-		if (n < (ssize_t)sizeof(*ev) || !(ev->mask & IN_CREATE) || !ev->len || !strstr(path1, ev->name))
-			FAILF("inotify: the queued IN_CREATE event is gone (%zd)", n);
-		unlink(path1);
-		return;
-	}
 	if (!strcmp(k, "fanotify") || !strcmp(k, "userfaultfd") || !strcmp(k, "io_uring")) {
 		char link[256] = "";
 
@@ -383,13 +399,22 @@ static void check(const char *k)
 			FAILF("pidfd: pidfd_send_signal: %s", strerror(errno));
 		return;
 	}
-	if (!strcmp(k, "memfd") || !strcmp(k, "deleted")) {
+	if (!strcmp(k, "deleted-linked")) {
 		char buf[16] = "";
-		int memfd = !strcmp(k, "memfd");
 
-		if (pread(9, buf, memfd ? 10 : 12, memfd ? 100 : 0) != (memfd ? 10 : 12) ||
-		    memcmp(buf, memfd ? "memfd-data" : "deleted-data", memfd ? 10 : 12))
+		if (pread(9, buf, 12, 0) != 12 || memcmp(buf, "deleted-data", 12))
 			FAILF("%s: data lost", k);
+		unlink(path2);
+		return;
+	}
+	if (!strcmp(k, "proc-shared")) {
+		kill(holder, SIGKILL);
+		waitpid(holder, NULL, 0);
+	}
+	if (!strcmp(k, "memfd-hugetlb") || !strcmp(k, "procfile") || !strcmp(k, "proc-mem") ||
+	    !strcmp(k, "proc-write") || !strcmp(k, "proc-shared")) {
+		if (fcntl(9, F_GETFD) < 0)
+			FAILF("%s: fd 9 is gone", k);
 		return;
 	}
 	if (!strcmp(k, "fifo-deleted")) {
@@ -398,7 +423,7 @@ static void check(const char *k)
 		expect_read(9, "prepost", "fifo");
 		return;
 	}
-	if (!strcmp(k, "memfd-map") || !strcmp(k, "deleted-map")) {
+	if (!strcmp(k, "memfd-sealed-map")) {
 		if (memcmp(map, k, strlen(k)))
 			FAILF("%s: the mapping lost its data", k);
 		return;
@@ -406,9 +431,9 @@ static void check(const char *k)
 }
 
 static const char *kinds[] = {
-	"none", "pipe-rdwr", "socketpair", "unix-listen", "tcp", "udp", "epoll-closed", "signalfd", "timerfd",
-	"inotify", "fanotify", "userfaultfd", "pidfd", "memfd", "io_uring", "fifo-deleted", "deleted",
-	"memfd-map", "deleted-map", "procfile",
+	"none", "pipe-rdwr", "unix-outside", "unix-oob", "unix-unaccepted-data", "tcp", "udp", "epoll-closed",
+	"fanotify", "userfaultfd", "pidfd", "io_uring", "fifo-deleted", "procfile",
+	"memfd-hugetlb", "memfd-sealed-map", "deleted-linked", "proc-mem", "proc-write", "proc-shared",
 };
 
 static int known(const char *k)
@@ -493,7 +518,7 @@ int main(int argc, char **argv)
 		write_text(argv[1], "ready", NULL);
 		return 1;
 	}
-	/* Wait with the mask as it is now (signalfd blocks SIGUSR2), less SIGUSR1. */
+	/* Wait with the mask as it is now, less SIGUSR1. */
 	sigprocmask(SIG_BLOCK, NULL, &none);
 	sigdelset(&none, SIGUSR1);
 	write_text(argv[1], "ready", NULL);
