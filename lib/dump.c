@@ -434,6 +434,11 @@ static int collect(struct dump *d)
 		if (r < 0)
 			return r;
 	}
+	r = dump_sharing(d);
+	if (r == 0)
+		r = dump_check_sharing(d);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < d->nr_procs; i++) {
 		if (d->procs[i].zombie)
 			continue;
@@ -500,6 +505,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 		r = write_frozen_part(&d);
 	/* With every process snapshotted or written, the tree can go on now. */
 	if (r == 0 && any_snapshot(&d)) {
+		dump_fds_end(&d, false);
 		release_tree(&d, false);
 		released = true;
 		ctx->stats.frozen_ns = now_ns() - t_frozen;
@@ -516,6 +522,7 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	/* Only a complete, synced image lets the tree die. */
 	if (!released) {
 		snap_drop_all(&d, true);
+		dump_fds_end(&d, r == 0 && !opts->leave_running);
 		release_tree(&d, r == 0 && !opts->leave_running);
 		ctx->stats.frozen_ns = now_ns() - t_frozen;
 	} else {

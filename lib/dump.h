@@ -89,10 +89,16 @@ void snap_take_all(struct dump *d);
 void snap_drop_all(struct dump *d, bool tree_stopped);
 /* Reads len bytes of dp's snapshot at addr into buf; -errno if it cannot. */
 int snap_read(struct dump *d, struct dproc *dp, uint64_t addr, uint8_t *buf, size_t len);
+/* dump_share.c: fd tables and fs shared between processes (Process.fd_table_id, fs_id). */
+int dump_sharing(struct dump *d);
+/* Fails if restore could not make the tree share them again. */
+int dump_check_sharing(struct dump *d);
 /* dump_fd.c */
 int dump_fds(struct dump *d, struct dproc *dp);
 /* Closes ckpt's copies of descriptors in flight (dump_extra_fd). */
 void dump_close_own_fds(struct dump *d);
+/* Lets each kind finish with what it dumped (dump_end); killed: the tree is killed next. */
+void dump_fds_end(struct dump *d, bool killed);
 /* Returns the id of a File record for a path-like object (exe, cwd, mapped file). */
 int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link, uint64_t *id);
 /* The same for a file known by path, already stat()ed. */

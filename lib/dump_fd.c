@@ -251,6 +251,17 @@ static int dump_object_file(struct dump *d, pid_t pid, const char *src, const ch
 	return 0;
 }
 
+void dump_fds_end(struct dump *d, bool killed)
+{
+	for (size_t i = 0; i < d->nr_dfiles; i++) {
+		const struct dfile *df = &d->dfiles[i];
+		const struct res_ops *ops = df->fd >= 0 ? res_by_kind(df->f->kind) : NULL;
+
+		if (ops && ops->dump_end)
+			ops->dump_end(d->ctx, df->f, df->pid, df->fd, killed);
+	}
+}
+
 int dump_path_file(struct dump *d, const struct dproc *dp, const char *proc_link, uint64_t *id)
 {
 	pid_t pid = dp->pid;

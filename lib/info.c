@@ -852,7 +852,7 @@ static void j_vma(struct json *j, const struct info *in, size_t i)
 
 static void j_fds(struct json *j, const struct info *in, const Ckpt__Process *p)
 {
-	char flags[256];
+	char flags[256], desc[256];
 
 	j_open(j, "fds", '[');
 	for (size_t i = 0; i < in->m.fds.n; i++) {
@@ -864,6 +864,8 @@ static void j_fds(struct json *j, const struct info *in, const Ckpt__Process *p)
 		j_open(j, NULL, '{');
 		j_u64(j, "fd", fd->fd);
 		j_str(j, "path", f->path);
+		if (!f->path && file_desc(f, desc, sizeof(desc)))
+			j_str(j, "description", file_desc(f, desc, sizeof(desc)));
 		j_str(j, "kind", file_kind_name(f->kind));
 		j_u64(j, "flags", f->flags);
 		j_str(j, "flags_text", open_flags_str(f->flags, flags, sizeof(flags)));

@@ -484,6 +484,74 @@ static int check_threads(const struct model *m, struct ckpt_ctx *ctx)
 	return r;
 }
 
+/* Index of pid's first Fd record (the records are sorted by pid, then fd). */
+static size_t first_fd(const struct model *m, uint32_t pid)
+{
+	size_t lo = 0, hi = m->fds.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->fds.v[mid]->pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool same_fds(const struct model *m, uint32_t a, uint32_t b)
+{
+	for (size_t i = first_fd(m, a), k = first_fd(m, b);; i++, k++) {
+		bool end_a = i >= m->fds.n || m->fds.v[i]->pid != a, end_b = k >= m->fds.n || m->fds.v[k]->pid != b;
+		const Ckpt__Fd *x, *y;
+
+		if (end_a || end_b)
+			return end_a && end_b;
+		x = m->fds.v[i];
+		y = m->fds.v[k];
+		if (x->fd != y->fd || x->file_id != y->file_id || x->cloexec != y->cloexec)
+			return false;
+	}
+}
+
+/* The live process that a group id names, if it leads its group. */
+static const Ckpt__Process *group_first(const struct model *m, uint64_t id, bool fs)
+{
+	const Ckpt__Process *q = id && id < PID_MAX_LIMIT ? model_proc(m, (uint32_t)id) : NULL;
+
+	if (!q || q->state == 1)
+		return NULL;
+	if (fs)
+		return q->has_fs_id && q->fs_id == q->pid ? q : NULL;
+	return q->fd_table_id == q->pid ? q : NULL;
+}
+
+/*
+ * Processes that share an fd table, or a cwd, root and umask, name the first
+ * of them, which names itself. Restore installs the table, or sets the fs,
+ * once for all of them: they must agree on it.
+ */
+static int check_sharing(const struct model *m, struct ckpt_ctx *ctx)
+{
+	for (size_t i = 0; i < m->procs.n; i++) {
+		const Ckpt__Process *p = m->procs.v[i], *q;
+
+		if (p->state == 1)
+			continue;
+		if (p->fd_table_id != p->pid &&
+		    (!(q = group_first(m, p->fd_table_id, false)) || !same_fds(m, p->pid, q->pid)))
+			return fail(ctx, -EBADMSG, "image damaged: process %u shares the fd table of process %llu",
+				    p->pid, (unsigned long long)p->fd_table_id);
+		if (p->has_fs_id && p->fs_id != p->pid &&
+		    (!(q = group_first(m, p->fs_id, true)) || q->cwd_file_id != p->cwd_file_id ||
+		     q->root_file_id != p->root_file_id || q->umask != p->umask))
+			return fail(ctx, -EBADMSG, "image damaged: process %u shares the cwd, root and umask of process %llu",
+				    p->pid, (unsigned long long)p->fs_id);
+	}
+	return 0;
+}
+
 int model_validate(struct model *m, struct ckpt_ctx *ctx)
 {
 	int r = validate_header(m, ctx);
@@ -511,6 +579,8 @@ int model_validate(struct model *m, struct ckpt_ctx *ctx)
 		if (!p || p->state == 1 || fd->fd >= (1u << 20) || !model_file(m, fd->file_id))
 			r = fail(ctx, -EBADMSG, "image damaged: pid %u fd %u", fd->pid, fd->fd);
 	}
+	if (r == 0)
+		r = check_sharing(m, ctx);
 	for (size_t i = 0; r == 0 && i < m->shmems.n; i++)
 		if (m->shmems.v[i]->size > (1ULL << 40) || m->shmems.v[i]->size % PAGE_SIZE)
 			r = fail(ctx, -EBADMSG, "image damaged: shared memory %llu",

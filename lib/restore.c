@@ -626,6 +626,8 @@ static int prepare(struct restore *rs, uint32_t *type, ProtobufCMessage **msg)
 	if (r == 0)
 		r = build_procs(rs);
 	if (r == 0)
+		r = plan_sharing(rs);
+	if (r == 0)
 		r = check_pids(rs);
 	if (r == 0)
 		r = sysv_restore_check(rs);

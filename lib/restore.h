@@ -33,6 +33,10 @@ struct rproc {
 	int stage;                 /* last rst_stage reported */
 	int memfd;                 /* /proc/PID/mem, opened on first use */
 	struct vdso_info *old_vdso; /* symbols of the image's vDSO, or NULL */
+	/* Sharing (restore_share.c): who clones it, and how. */
+	size_t creator;            /* its parent, or a sibling (CLONE_PARENT); SIZE_MAX: ckpt */
+	uint64_t clone_flags;      /* CLONE_FILES, CLONE_FS, CLONE_PARENT */
+	bool files_shared;         /* another process of the tree has its fd table */
 };
 
 struct restore {
@@ -71,7 +75,7 @@ void task_report(struct restore *rs, pid_t pid, int stage, int err, const char *
 	} while (0)
 
 /* restore_tree.c: the tree's shape, sessions and groups (task stage). */
-pid_t clone_with_pid(pid_t pid, uint32_t exit_signal);
+pid_t clone_with_pid(pid_t pid, uint32_t exit_signal, uint64_t flags);
 void set_session(struct restore *rs, const Ckpt__Process *p);
 void wait_adopted(struct restore *rs, const struct rproc *rp);
 void make_children(struct restore *rs, struct rproc *rp);
@@ -83,6 +87,10 @@ void ctty_setup(struct restore *rs, const Ckpt__Process *p);
 void ctty_foreground(struct restore *rs, const Ckpt__Process *p);
 /* restore.c: ids of sessions and groups whose leader is not in the image. */
 bool leader_missing(const struct restore *rs, uint32_t id, bool session);
+
+/* restore_tree.c: who makes whom, for fd tables and fs shared between processes (share.h). */
+int plan_sharing(struct restore *rs);
+bool made_by(const struct restore *rs, const struct rproc *creator, const struct rproc *c);
 
 /* restore_finish.c */
 int finish_tree(struct restore *rs);

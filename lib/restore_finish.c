@@ -14,6 +14,7 @@
 #include "ipc.h"
 #include "locks.h"
 #include "ptrace.h"
+#include "res/res.h"
 #include "restore.h"
 
 /*
@@ -111,11 +112,14 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 	r = remote_begin(&rm, rs->ctx, tid, s + RST_SYSCALL_OFFSET);
 	if (r < 0)
 		return r;
-	/* Now that the restorer has closed ckpt's copies of its files, which would drop them. */
-	r = locks_take_process(rs->ctx, &rm, &rs->m, rp->p, rp->fds, rp->nr_fds);
-	/* The restorer may have been stopped between its last report and closing the pipe. */
+	/*
+	 * The restorer may have been stopped between its last report and closing
+	 * the pipe; one whose fd table is shared left all of ckpt's fds open.
+	 */
+	r = remote_syscall(&rm, &ret, SYS_close_range, (uint64_t)rs->ctl_lo, ~0U, 0, 0, 0, 0);
+	/* Now that ckpt's copies of the files are closed: closing one would drop them. */
 	if (r == 0)
-		r = remote_syscall(&rm, &ret, SYS_close, (uint64_t)rs->report_wr, 0, 0, 0, 0, 0);
+		r = locks_take_process(rs->ctx, &rm, &rs->m, rp->p, rp->fds, rp->nr_fds);
 	/* Now that no descriptor of ckpt's is left to close, which would undo them. */
 	if (r == 0)
 		r = mqueue_restore_notify(rs, rp, &rm);
@@ -172,6 +176,20 @@ static int finish_process(struct restore *rs, struct rproc *rp)
 	return 0;
 }
 
+/* The kinds' last word on what they opened, before the tree runs (res_ops.finish). */
+static int finish_files(struct restore *rs)
+{
+	for (size_t i = 0; i < rs->m.files.n; i++) {
+		const Ckpt__File *f = rs->m.files.v[i];
+		const struct res_ops *ops = res_by_kind(f->kind);
+		int r;
+
+		if (ops && ops->finish && rs->file_fds[i] >= 0 && (r = ops->finish(rs->ctx, f, rs->file_fds[i])) < 0)
+			return r;
+	}
+	return 0;
+}
+
 int finish_tree(struct restore *rs)
 {
 	int r;
@@ -185,6 +203,9 @@ int finish_tree(struct restore *rs)
 	}
 	if (fail_point(rs->ctx, "restore-finish"))
 		return fail(rs->ctx, -EIO, "restore: injected failure before the tree runs");
+	r = finish_files(rs);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < rs->nr_procs; i++) {
 		struct rproc *rp = &rs->procs[i];
 

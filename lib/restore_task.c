@@ -436,6 +436,7 @@ static void __attribute__((noreturn)) enter_restorer(struct restore *rs, struct 
 	a->go_fd[0] = rs->go_fd[0];
 	a->go_fd[1] = rs->go_fd[1];
 	a->ctl_fd_lo = (uint32_t)rs->ctl_lo;
+	a->keep_ctl_fds = rp->files_shared;
 	a->parking = (uint64_t)block + l.parking;
 	a->proxy_off = l.proxy;
 	if (proxy_len && !(vdso_free = find_hole(rp, vdso_len)))
@@ -481,14 +482,23 @@ void task_main(struct restore *rs, size_t idx)
 		check_ids(rs, p);
 		become_zombie(p);
 	}
+	/*
+	 * A table shared with processes we make is complete before they exist:
+	 * they never change it, so nothing of theirs lands in it half-done.
+	 */
+	if (rp->files_shared && !(rp->clone_flags & CLONE_FILES))
+		install_fds(rs, rp);
 	make_children(rs, rp);
 	sysv_restore_undo(rs, rp);
 	join_group(rs, p);
 	check_ids(rs, p);
 	ctty_foreground(rs, p);
-	install_fds(rs, rp);
+	if (!rp->files_shared)
+		install_fds(rs, rp);
 	attach_fds(rs, rp);
-	set_fs(rs, p);
+	/* Made with CLONE_FS: the one that made the fs sets it for all. */
+	if (!(rp->clone_flags & CLONE_FS))
+		set_fs(rs, p);
 	set_settings(rs, p);
 	enter_restorer(rs, rp);
 }

@@ -10,6 +10,10 @@
  *    once the member has joined it.
  * Every process then checks its ids, so a tree that cannot be rebuilt fails
  * the restore instead of running with wrong ones.
+ *
+ * A process that shares its fd table or fs with its parent is made with
+ * CLONE_FILES / CLONE_FS; one that shares them with a sibling (and not the
+ * parent) is made by that sibling with CLONE_PARENT too (lib/share.c).
  */
 #include <sched.h>
 #include <signal.h>
@@ -19,11 +23,33 @@
 
 #include "compat.h"
 #include "restore.h"
+#include "share.h"
 
-pid_t clone_with_pid(pid_t pid, uint32_t exit_signal)
+/* Who makes each process and how, so that those that shared an fd table or fs share it again. */
+int plan_sharing(struct restore *rs)
+{
+	struct share_plan sp;
+	int r = share_plan(&rs->m, rs->ctx, &sp);
+
+	for (size_t i = 0; r == 0 && i < rs->nr_procs; i++) {
+		rs->procs[i].creator = sp.creator[i];
+		rs->procs[i].clone_flags = sp.flags[i];
+		rs->procs[i].files_shared = sp.files_shared[i];
+	}
+	share_plan_free(&sp);
+	return r;
+}
+
+bool made_by(const struct restore *rs, const struct rproc *creator, const struct rproc *c)
+{
+	return c->creator == (size_t)(creator - rs->procs);
+}
+
+pid_t clone_with_pid(pid_t pid, uint32_t exit_signal, uint64_t flags)
 {
 	uint64_t tid = (uint64_t)pid;
 	struct ckpt_clone_args ca = {
+		.flags = flags,
 		.exit_signal = exit_signal,
 		.set_tid = (uint64_t)&tid,
 		.set_tid_size = 1,
@@ -89,19 +115,21 @@ void wait_adopted(struct restore *rs, const struct rproc *rp)
 /* A child that must be made inside a session whose leader is gone. */
 static bool needs_session_helper(const struct restore *rs, const struct rproc *rp, const struct rproc *c)
 {
-	return c->p->sid != c->p->pid && c->p->sid != rp->p->sid && leader_missing(rs, c->p->sid, true);
+	return made_by(rs, rp, c) && c->p->sid != c->p->pid && c->p->sid != rp->p->sid && leader_missing(rs, c->p->sid, true);
 }
 
+/* With CLONE_PARENT, clone3 wants exit signal 0: the child takes ours, which restore checked is its own. */
 static void spawn(struct restore *rs, struct rproc *rp, size_t ci)
 {
 	struct rproc *c = &rs->procs[ci];
-	pid_t got = clone_with_pid((pid_t)c->p->pid, c->p->exit_signal);
+	bool sibling = c->clone_flags & CLONE_PARENT;
+	pid_t got = clone_with_pid((pid_t)c->p->pid, sibling ? 0 : c->p->exit_signal, c->clone_flags);
 
 	if (got == 0)
 		task_main(rs, ci);
 	if (got < 0)
-		TASK_FAIL(rs, (pid_t)rp->p->pid, -errno, "pid %u: cannot create child with pid %u: %s", rp->p->pid,
-			  c->p->pid, strerror(errno));
+		TASK_FAIL(rs, (pid_t)rp->p->pid, -errno, "pid %u: cannot create %s with pid %u: %s", rp->p->pid,
+			  sibling ? "its sibling" : "child", c->p->pid, strerror(errno));
 }
 
 static void session_helper(struct restore *rs, struct rproc *rp, uint32_t sid)
@@ -113,7 +141,7 @@ static void session_helper(struct restore *rs, struct rproc *rp, uint32_t sid)
 		TASK_FAIL(rs, pid, -EOPNOTSUPP,
 			  "pid %d: children in session %u, whose leader is gone, can only be restored under a subreaper",
 			  pid, sid);
-	h = clone_with_pid((pid_t)sid, SIGCHLD);
+	h = clone_with_pid((pid_t)sid, SIGCHLD, 0);
 	if (h < 0)
 		TASK_FAIL(rs, pid, -errno, "pid %d: cannot make a helper for session %u: %s", pid, sid, strerror(errno));
 	if (h == 0) {
@@ -137,9 +165,14 @@ static void session_helper(struct restore *rs, struct rproc *rp, uint32_t sid)
 void make_children(struct restore *rs, struct rproc *rp)
 {
 	pid_t pid = (pid_t)rp->p->pid;
+	struct rproc *parent = rp->p->ppid ? proc_by_pid(rs, (int32_t)rp->p->ppid) : NULL;
 
+	/* Siblings that share our fd table or fs are made by us, as children of our parent. */
+	for (size_t i = 0; parent && i < parent->nr_children; i++)
+		if (made_by(rs, rp, &rs->procs[parent->children[i]]))
+			spawn(rs, rp, parent->children[i]);
 	for (size_t i = 0; i < rp->nr_children; i++)
-		if (!needs_session_helper(rs, rp, &rs->procs[rp->children[i]]))
+		if (made_by(rs, rp, &rs->procs[rp->children[i]]) && !needs_session_helper(rs, rp, &rs->procs[rp->children[i]]))
 			spawn(rs, rp, rp->children[i]);
 	for (size_t i = 0; i < rp->nr_children; i++) {
 		const struct rproc *c = &rs->procs[rp->children[i]];
@@ -172,7 +205,7 @@ void make_children(struct restore *rs, struct rproc *rp)
 /* Makes group pgid, whose leader is gone, with a helper that holds it until we are in. */
 static bool join_via_helper(const Ckpt__Process *p)
 {
-	pid_t h = clone_with_pid((pid_t)p->pgid, SIGCHLD);
+	pid_t h = clone_with_pid((pid_t)p->pgid, SIGCHLD, 0);
 	bool joined = false;
 	int st;
 

@@ -453,12 +453,18 @@ void rst_main(struct rst_args *a)
 	set_creds(a, &self->creds);
 	process_prctls(a);
 	wait_at_least(&a->threads_done, (int32_t)a->nr_threads - 1);
-	/* All of ckpt's fds but the report pipe go; the tracer takes it from here. */
-	if ((uint32_t)a->report_fd > a->ctl_fd_lo)
+	/*
+	 * All of ckpt's fds but the report pipe go; the tracer takes it from here.
+	 * In a table shared with other processes they may still be waiting on
+	 * them: ckpt closes them once every process is done (restore_finish.c).
+	 */
+	if (!a->keep_ctl_fds && (uint32_t)a->report_fd > a->ctl_fd_lo)
 		sys3(__NR_close_range, a->ctl_fd_lo, a->report_fd - 1, 0);
-	sys3(__NR_close_range, a->report_fd + 1, ~0U, 0);
+	if (!a->keep_ctl_fds)
+		sys3(__NR_close_range, a->report_fd + 1, ~0U, 0);
 	report(a, RST_DONE, 0, 0, 0);
-	sys1(__NR_close, a->report_fd);
+	if (!a->keep_ctl_fds)
+		sys1(__NR_close, a->report_fd);
 	if (a->leader_exits)
 		for (;;)
 			sys1(__NR_exit, 0); /* this thread only: the leader becomes a zombie again */

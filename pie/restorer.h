@@ -97,6 +97,7 @@ struct rst_args {
 	int32_t report_fd;
 	int32_t go_fd[2];          /* one eventfd per wait, so no process takes another's turn */
 	uint32_t ctl_fd_lo;        /* ckpt's fds are all at or above this */
+	uint32_t keep_ctl_fds;     /* fd table shared with other processes: ckpt closes them at the end */
 
 	uint64_t vdso_cur[3][2];   /* this kernel's [vvar], [vvar_vclock], [vdso] */
 	uint32_t nr_vdso_cur;

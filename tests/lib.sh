@@ -176,11 +176,12 @@ restore() {
 # tree_state FILE: what a restore must reproduce exactly and a running,
 # waiting workload does not change: for every process of the tree its ids,
 # parent, state class, comm, threads, and fd table (targets; pipe/socket
-# inode numbers left out).
+# inode numbers left out). In pid order: the order of a parent's children
+# (the order they were made in) is not part of what a restore reproduces.
 tree_state() {
 	local p t f st
 	{
-		for p in $(tree_pids "$PID"); do
+		for p in $(tree_pids "$PID" | sort -n); do
 			st=$(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | cut -d' ' -f1-5)
 			# Running and sleeping are the same class here.
 			set -- $st
@@ -458,4 +459,69 @@ build_imgtool() {
 			>"$WORK/imgtool.build.log" 2>&1 || fail "cannot build tests/imgtool.c: $(head -n 3 "$WORK/imgtool.build.log")"
 		mv -f "$BIN/.imgtool.$$" "$IMGTOOL"
 	fi
+}
+
+# --- networked tests: a network namespace of the test's own ----------------
+#
+# netns_enter: runs the calling test script again, from its start, in a new
+# network namespace with only lo (up, with multicast), so that its sockets,
+# its firewall rules and ckpt itself never meet another test's or the
+# machine's. Call it first thing in the script. ckpt runs in there too: a
+# tree must live in ckpt's own namespaces.
+#
+# netns_peer: adds a second namespace, "outside", joined to the test's by a
+# veth pair: this side ckpt-in has $NET_IN4 and $NET_IN6, the other side
+# ckpt-out has $NET_OUT4 and $NET_OUT6 (documentation ranges, reachable only
+# between these two namespaces). Run programs there with in_peer CMD...: a
+# client outside the dumped tree, whose packets really cross a link.
+NET_IN4=192.0.2.1
+NET_OUT4=192.0.2.2
+NET_IN6=2001:db8::1
+NET_OUT6=2001:db8::2
+PEER_NS_PID=
+
+netns_enter() {
+	local script=${BASH_SOURCE[1]}
+	if [ "${CKPT_NETNS_OF:-}" != "$TEST" ]; then
+		command -v unshare >/dev/null || skip "no unshare(1) for a network namespace"
+		export CKPT_NETNS_OF=$TEST
+		exec unshare --net -- "$BASH" -c 'source "$1"; source "$2"' "$TEST" "$ROOT/tests/lib.sh" "$script"
+	fi
+	# Multicast first: bringing lo up then adds its multicast routes.
+	ip link set lo multicast on || fail "netns: cannot turn on multicast on lo"
+	ip link set lo up || fail "netns: cannot bring lo up"
+}
+
+netns_peer() {
+	local i=0 own
+	[ "${CKPT_NETNS_OF:-}" = "$TEST" ] || fail "netns_peer: call netns_enter first"
+	own=$(readlink /proc/$$/ns/net)
+	unshare --net -- sleep 100000 </dev/null >/dev/null 2>&1 &
+	PEER_NS_PID=$!
+	while [ "$(readlink /proc/$PEER_NS_PID/ns/net 2>/dev/null)" = "$own" ] && [ $i -lt 200 ]; do
+		sleep 0.01
+		i=$((i + 1))
+	done
+	[ "$(readlink /proc/$PEER_NS_PID/ns/net 2>/dev/null)" != "$own" ] || fail "netns: the peer namespace did not come up"
+	ip link add ckpt-in type veth peer name ckpt-out netns "$PEER_NS_PID" || fail "netns: cannot make a veth pair"
+	ip addr add "$NET_IN4/24" dev ckpt-in &&
+		ip -6 addr add "$NET_IN6/64" dev ckpt-in nodad &&
+		ip link set ckpt-in up || fail "netns: cannot set up ckpt-in"
+	in_peer ip link set lo up &&
+		in_peer ip addr add "$NET_OUT4/24" dev ckpt-out &&
+		in_peer ip -6 addr add "$NET_OUT6/64" dev ckpt-out nodad &&
+		in_peer ip link set ckpt-out up || fail "netns: cannot set up ckpt-out"
+	# Wait for the link to carry packets both ways.
+	i=0
+	until { ip link show ckpt-in && in_peer ip link show ckpt-out; } 2>/dev/null | grep -c 'LOWER_UP' | grep -qx 2 ||
+		[ $i -ge 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	ip link show ckpt-in | grep -q LOWER_UP || fail "netns: the veth link is not up"
+}
+
+# in_peer CMD...: run CMD in the outside namespace of netns_peer.
+in_peer() {
+	nsenter --target "$PEER_NS_PID" --net -- "$@"
 }

@@ -27,10 +27,13 @@ for kind in $("$BIN/unsupported" --list); do
 		p="pid $PID fd 9"
 		case $kind in
 		pipe-rdwr) pat="$p: a pipe opened for reading and writing is not supported yet" ;;
-		tcp | udp) pat="$p: socket is not supported yet" ;;
 		unix-outside) pat="$p: unix stream socket is connected to @wl-unsupported-outside-[0-9-]* \\(socket [0-9]+\\), outside the tree; not supported" ;;
 		unix-oob) pat="$p: unix socket: an out-of-band byte \\(MSG_OOB\\) waits in it; not supported yet" ;;
 		unix-unaccepted-data) pat="$p: unix stream socket waits to be accepted by @wl-unsupported-l-[0-9-]* and has already sent data, which cannot be read before it is accepted; not supported" ;;
+		raw) pat="$p: raw IPv4 socket of protocol 1 is not supported \(only TCP and UDP are\)" ;;
+		packet) pat="$p: packet socket \(type 3, protocol [0-9]+\) is not supported" ;;
+		netlink) pat="$p: netlink socket \(type 3, protocol 0\) is not supported" ;;
+		tcp-pending) pat="$p: listening TCP socket on port [0-9]+ has 1 connections the program has not accepted yet; they cannot be saved" ;;
 		epoll-closed) pat="$p: epoll watches a file added as fd 10 that is no longer open there; not supported yet" ;;
 		fanotify | userfaultfd | pidfd | io_uring)
 			pat="$p: $kind is not supported yet" ;;

@@ -2,7 +2,8 @@
 /*
  * The ckpt command: a thin layer over libckpt (include/ckpt.h).
  *
- *   ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--no-sync] [--ipc-key KEY]...
+ *   ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--no-sync] [--tcp-established|--tcp-close]
+ *             [--ipc-key KEY]...
  *   ckpt restore -i FILE|- [--detach] [--shell-job] [--pid-wait-ms N] [--allow-file-changes]
  *   ckpt info -i FILE|- [--json]
  *
@@ -42,6 +43,8 @@ enum {
 	OPT_JSON,
 	OPT_NO_SYNC,
 	OPT_ALLOW_FILE_CHANGES,
+	OPT_TCP_ESTABLISHED,
+	OPT_TCP_CLOSE,
 	OPT_IPC_KEY,
 };
 
@@ -93,8 +96,8 @@ static const char main_help[] =
 	"Run 'ckpt COMMAND --help' for the options of a command.\n";
 
 static const char dump_help[] =
-	"Usage: ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--no-sync] [--ipc-key KEY]...\n"
-	"                 [-v] [--log-file FILE]\n"
+	"Usage: ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--no-sync]\n"
+	"                 [--tcp-established | --tcp-close] [--ipc-key KEY]... [-v] [--log-file FILE]\n"
 	"Write an image of the process tree rooted at PID. Once the image is\n"
 	"complete the tree is killed, unless --leave-running is given. If the dump\n"
 	"fails, the tree goes on running and a partly written FILE is removed.\n"
@@ -110,7 +113,14 @@ static const char dump_help[] =
 	"      --ipc-key KEY     also save the SysV IPC objects with this key (decimal,\n"
 	"                        or hex with 0x); may be given more than once. Without\n"
 	"                        it a dump saves those the tree attached, created or\n"
-	"                        used last (docs/ipc.md)\n" COMMON_HELP
+	"                        used last (docs/ipc.md)\n"
+	"      --tcp-established save established TCP connections with their data; their\n"
+	"                        packets are dropped (nftables table inet ckpt) until\n"
+	"                        the restore, or until the tree goes on after the dump\n"
+	"      --tcp-close       save established TCP connections as dropped: the tree's\n"
+	"                        end is closed as the tree ends, and the restored\n"
+	"                        program finds them aborted (ECONNABORTED)\n"
+	"Without either, a tree with an established TCP connection is not dumped.\n" COMMON_HELP
 	"\n" EXIT_HELP;
 
 static const char restore_help[] =
@@ -374,6 +384,12 @@ static int dump_opt(struct cmd *c, void *p, int opt)
 	case OPT_NO_SYNC:
 		a->o.no_sync = true;
 		return PROCEED;
+	case OPT_TCP_ESTABLISHED:
+		a->o.tcp_established = true;
+		return PROCEED;
+	case OPT_TCP_CLOSE:
+		a->o.tcp_close = true;
+		return PROCEED;
 	case OPT_IPC_KEY:
 		return parse_ipc_key(c, a, optarg);
 	}
@@ -484,6 +500,8 @@ static int cmd_dump(int argc, char **argv)
 		{ "leave-running", no_argument, NULL, OPT_LEAVE_RUNNING },
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
 		{ "no-sync", no_argument, NULL, OPT_NO_SYNC },
+		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
+		{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
 		{ "ipc-key", required_argument, NULL, OPT_IPC_KEY },
 		COMMON_LONG,
 		{ NULL, 0, NULL, 0 },
@@ -498,6 +516,8 @@ static int cmd_dump(int argc, char **argv)
 		return usage_error(&c, "dump needs the pid of the tree: -t PID");
 	if (!a.out)
 		return usage_error(&c, "dump needs an output: -o FILE, or -o - for stdout");
+	if (a.o.tcp_established && a.o.tcp_close)
+		return usage_error(&c, "--tcp-established and --tcp-close exclude each other");
 	r = cmd_setup(&c);
 	if (r == PROCEED)
 		r = run_dump(&c, &a);

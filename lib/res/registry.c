@@ -22,6 +22,7 @@ static const struct res_ops *const kinds[] = {
 	&res_timerfd,
 	&res_inotify,
 	&res_unix,
+	&res_inet,
 };
 
 const struct res_ops *res_by_kind(uint32_t kind)

@@ -30,6 +30,7 @@ enum file_kind {
 	FILE_KIND_PTY_SLAVE = 16,  /* a slave of a master held in the tree */
 	FILE_KIND_UNIX = 13,  /* a unix socket, with its queue (lib/res/unix.c) */
 	FILE_KIND_MQUEUE = 14, /* a POSIX message queue, with its messages */
+	FILE_KIND_INET = 17,  /* a TCP or UDP socket over IPv4 or IPv6 */
 };
 
 /* memfd and unlinked files: objects whose content is in the image (filedata.c). */
@@ -115,6 +116,21 @@ struct res_ops {
 	bool open_last;
 	/* Optional, for ckpt info: a File without a path in words (the image may be damaged). */
 	void (*describe)(const Ckpt__File *f, char *buf, size_t len);
+	/*
+	 * Optional, for every description the kind dumped, once the image is
+	 * written or the dump failed, while the tree is still stopped: killed
+	 * says the tree is about to be killed after a complete image; if not,
+	 * it goes on and the kind gives back what its dump changed (TCP repair
+	 * mode). pid and fd name the description in a process of the tree.
+	 */
+	void (*dump_end)(struct ckpt_ctx *ctx, const Ckpt__File *f, pid_t pid, int fd, bool killed);
+	/*
+	 * Optional, run by the coordinator on its own descriptor of the file
+	 * once every process is restored, before any of them runs: state that
+	 * must not be live while the tree is built (TCP repair mode). Returns
+	 * 0 or -errno with the message in ctx.
+	 */
+	int (*finish)(struct ckpt_ctx *ctx, const Ckpt__File *f, int fd);
 };
 
 /* Runs every kind's dump_finish. */
@@ -150,6 +166,7 @@ extern const struct res_ops res_pty_master;
 extern const struct res_ops res_pty_slave;
 extern const struct res_ops res_unix;
 extern const struct res_ops res_mqueue;
+extern const struct res_ops res_inet;
 
 /* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);

@@ -8,10 +8,10 @@
  *
  * Descriptor kinds put the object at fd 9 (helpers, if any, at 10 and up,
  * so fd 9 is the first unsupported descriptor of the process):
- *   pipe-rdwr unix-outside unix-oob unix-unaccepted-data tcp udp
- *   epoll-closed fanotify userfaultfd pidfd io_uring fifo-deleted procfile
- *   memfd-hugetlb deleted-linked proc-mem proc-write proc-shared (fd 9 is
- *   also in a second child, which the root makes for it)
+ *   pipe-rdwr unix-outside unix-oob unix-unaccepted-data raw packet netlink
+ *   tcp-pending epoll-closed fanotify userfaultfd pidfd io_uring fifo-deleted
+ *   procfile memfd-hugetlb deleted-linked proc-mem proc-write proc-shared
+ *   (fd 9 is also in a second child, which the root makes for it)
  * Mapping kinds hold one mapping and no descriptor for it:
  *   memfd-sealed-map
  * KIND "none" (the default) holds nothing unusual.
@@ -26,6 +26,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -127,7 +130,6 @@ static int place(int fd, int want)
 static char path1[1200], path2[1200];
 static pid_t holder = -1;
 static void *map;
-static struct sockaddr_in inet_addr_;
 
 /* ---- making each kind ---- */
 
@@ -208,22 +210,30 @@ static int make(const char *k)
 			return -1;
 		return write(9, "pre", 3) == 3 ? 0 : -1;
 	}
-	if (!strcmp(k, "tcp") || !strcmp(k, "udp")) {
-		socklen_t len = sizeof(inet_addr_);
-		int udp = !strcmp(k, "udp");
+	if (!strcmp(k, "tcp-pending")) { /* a listening socket with a connection not accepted yet */
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(a);
 
-		inet_addr_.sin_family = AF_INET;
-		inet_addr_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		fd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&inet_addr_, sizeof(inet_addr_)) < 0 ||
-		    getsockname(fd, (struct sockaddr *)&inet_addr_, &len) < 0 || (!udp && listen(fd, 4) < 0))
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&a, &len) < 0 || place(fd, 9) < 0)
 			return -1;
-		if (place(fd, 9) < 0)
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
 			return -1;
-		/* A datagram waits in the queue. */
-		if (udp && sendto(9, "pre", 3, 0, (struct sockaddr *)&inet_addr_, sizeof(inet_addr_)) != 3)
+		return place(fd, 10);
+	}
+	if (!strcmp(k, "raw")) /* an ICMP raw socket */
+		return place(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), 9);
+	if (!strcmp(k, "packet"))
+		return place(socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)), 9);
+	if (!strcmp(k, "netlink")) {
+		struct sockaddr_nl a = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+
+		fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
 			return -1;
-		return 0;
+		return place(fd, 9);
 	}
 	if (!strcmp(k, "epoll-closed")) {
 		/* The watch stays, keyed by fd 10, after fd 10 is closed: 11 holds the file. */
@@ -361,21 +371,28 @@ static void check(const char *k)
 		close(s);
 		return;
 	}
-	if (!strcmp(k, "tcp")) {
-		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), s;
+	if (!strcmp(k, "tcp-pending")) {
+		int c = accept4(9, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-		if (c < 0 || connect(c, (struct sockaddr *)&inet_addr_, sizeof(inet_addr_)) < 0)
-			FAILF("tcp: connect: %s", strerror(errno));
-		else if ((s = accept4(9, NULL, NULL, SOCK_CLOEXEC)) < 0)
-			FAILF("tcp: accept: %s", strerror(errno));
-		else
-			close(s);
-		if (c >= 0)
-			close(c);
+		if (c < 0) {
+			FAILF("tcp-pending: the connection waiting to be accepted is gone: %s", strerror(errno));
+			return;
+		}
+		if (write(10, "x", 1) != 1)
+			FAILF("tcp-pending: write: %s", strerror(errno));
+		usleep(10000);
+		expect_read(c, "x", "tcp-pending");
 		return;
 	}
-	if (!strcmp(k, "udp")) {
-		expect_read(9, "pre", "udp queued datagram");
+	if (!strcmp(k, "raw") || !strcmp(k, "packet") || !strcmp(k, "netlink")) {
+		int type = -1, family = -1;
+		socklen_t len = sizeof(type);
+
+		getsockopt(9, SOL_SOCKET, SO_TYPE, &type, &len);
+		len = sizeof(family);
+		getsockopt(9, SOL_SOCKET, SO_DOMAIN, &family, &len);
+		if (type != SOCK_RAW || family != (!strcmp(k, "raw") ? AF_INET : !strcmp(k, "packet") ? AF_PACKET : AF_NETLINK))
+			FAILF("%s: fd 9 is a socket of family %d, type %d", k, family, type);
 		return;
 	}
 	if (!strcmp(k, "epoll-closed")) {
@@ -431,9 +448,9 @@ static void check(const char *k)
 }
 
 static const char *kinds[] = {
-	"none", "pipe-rdwr", "unix-outside", "unix-oob", "unix-unaccepted-data", "tcp", "udp", "epoll-closed",
-	"fanotify", "userfaultfd", "pidfd", "io_uring", "fifo-deleted", "procfile",
-	"memfd-hugetlb", "memfd-sealed-map", "deleted-linked", "proc-mem", "proc-write", "proc-shared",
+	"none", "pipe-rdwr", "unix-outside", "unix-oob", "unix-unaccepted-data", "raw", "packet", "netlink",
+	"tcp-pending", "epoll-closed", "fanotify", "userfaultfd", "pidfd", "io_uring", "fifo-deleted",
+	"procfile", "memfd-hugetlb", "memfd-sealed-map", "deleted-linked", "proc-mem", "proc-write", "proc-shared",
 };
 
 static int known(const char *k)
