@@ -6,8 +6,8 @@
  *
  * Each input is written to a memfd and read twice:
  *   1. as restore reads it: img_reader_open, model_read, model_validate,
- *      the FileData records (model_read_file_data), then every Pages
- *      record with its data (img_skip_page_data) up to the trailer;
+ *      the FileData records (model_read_file_data), then every Pages and
+ *      SysvPages record with its data (img_skip_data) up to the trailer;
  *   2. with ckpt_info() into /dev/null, as text and, if that succeeds, as
  *      JSON.
  * Any error return is fine. Crashes, sanitizer reports, leaks, timeouts and
@@ -29,13 +29,14 @@
  *
  *   compact  an image whose file head has FUZZ_FLAG_COMPACT set in `flags`
  *            (a field version-1 readers ignore), written without the page
- *            data and the padding after each Pages record, and whose
+ *            data and the padding after each record with page data (Pages,
+ *            FileData, SysvPages), and whose
  *            checksums need not be right (fuzz/corpus/compact-*, made by
  *            fuzz/make-corpus). Before reading, the target repairs it into
  *            a well-formed image: it clears the flag, recomputes every
  *            record hash, adds zero padding and page data (zero bytes)
- *            after each Pages record and sets its data_hash (a valid Pages
- *            record beyond FUZZ_MAX_PAGES pages or FUZZ_MAX_PAGE_RECORDS
+ *            after each of those and sets its data_hash (a valid one
+ *            beyond FUZZ_MAX_PAGES pages or FUZZ_MAX_PAGE_RECORDS
  *            records in all is left out), and rewrites the Trailer (image
  *            hash, record count, index) and the tail, except for what the
  *            trailer frame's `reserved` field asks to leave wrong (see
@@ -221,63 +222,47 @@ static bool rep_budget(struct repair *rp, uint32_t nr_pages)
 }
 
 /*
- * A Pages record, then its padding and page data, with data_hash set. A
- * record beyond the budget of page data is left out: the image stays valid.
+ * A record with page data (Pages, FileData, SysvPages), then its padding
+ * and page data, with data_hash set. A record beyond the budget of page
+ * data is left out: the image stays valid.
  */
 static bool rep_pages(struct repair *rp, const struct img_frame *f, const uint8_t *payload, size_t len)
 {
-	Ckpt__Pages *pg = ckpt__pages__unpack(NULL, len, payload);
+	const ProtobufCMessageDescriptor *desc = f->type == REC_PAGES      ? &ckpt__pages__descriptor
+						 : f->type == REC_FILEDATA ? &ckpt__file_data__descriptor
+									   : &ckpt__sysv_pages__descriptor;
+	ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, len, payload);
+	uint32_t nr_pages;
+	uint64_t *hash;
 	size_t plen;
 	uint8_t *packed;
 
-	if (!pg)
+	if (!msg)
 		return false;
-	if (pg->nr_pages == 0 || pg->nr_pages > IMG_MAX_CHUNK_PAGES) {
-		ckpt__pages__free_unpacked(pg, NULL);
+	nr_pages = img_rec_data_pages(f->type, msg);
+	if (f->type == REC_PAGES)
+		hash = &((Ckpt__Pages *)msg)->data_hash;
+	else if (f->type == REC_FILEDATA)
+		hash = &((Ckpt__FileData *)msg)->data_hash;
+	else
+		hash = &((Ckpt__SysvPages *)msg)->data_hash;
+	if (nr_pages == 0 || nr_pages > IMG_MAX_CHUNK_PAGES) {
+		protobuf_c_message_free_unpacked(msg, NULL);
 		return false;
 	}
-	if (!rep_budget(rp, pg->nr_pages)) {
-		ckpt__pages__free_unpacked(pg, NULL);
+	if (!rep_budget(rp, nr_pages)) {
+		protobuf_c_message_free_unpacked(msg, NULL);
 		return true;
 	}
-	pg->data_hash = zero_pages_hash(pg->nr_pages);
-	plen = ckpt__pages__get_packed_size(pg);
+	*hash = zero_pages_hash(nr_pages);
+	plen = protobuf_c_message_get_packed_size(msg);
 	packed = malloc(plen ? plen : 1);
 	CHECK(packed, "out of memory");
-	ckpt__pages__pack(pg, packed);
+	protobuf_c_message_pack(msg, packed);
 	rep_record(rp, f, packed, plen);
 	free(packed);
-	rep_data(rp, pg->nr_pages);
-	ckpt__pages__free_unpacked(pg, NULL);
-	return true;
-}
-
-/* The same for a FileData record (content of a memfd or unlinked file). */
-static bool rep_file_data(struct repair *rp, const struct img_frame *f, const uint8_t *payload, size_t len)
-{
-	Ckpt__FileData *fd = ckpt__file_data__unpack(NULL, len, payload);
-	size_t plen;
-	uint8_t *packed;
-
-	if (!fd)
-		return false;
-	if (fd->nr_pages == 0 || fd->nr_pages > IMG_MAX_CHUNK_PAGES) {
-		ckpt__file_data__free_unpacked(fd, NULL);
-		return false;
-	}
-	if (!rep_budget(rp, fd->nr_pages)) {
-		ckpt__file_data__free_unpacked(fd, NULL);
-		return true;
-	}
-	fd->data_hash = zero_pages_hash(fd->nr_pages);
-	plen = ckpt__file_data__get_packed_size(fd);
-	packed = malloc(plen ? plen : 1);
-	CHECK(packed, "out of memory");
-	ckpt__file_data__pack(fd, packed);
-	rep_record(rp, f, packed, plen);
-	free(packed);
-	rep_data(rp, fd->nr_pages);
-	ckpt__file_data__free_unpacked(fd, NULL);
+	rep_data(rp, nr_pages);
+	protobuf_c_message_free_unpacked(msg, NULL);
 	return true;
 }
 
@@ -363,8 +348,7 @@ static void repair(const uint8_t *data, size_t size, struct image *img)
 			rep_trailer(&rp, &f, payload, f.len);
 			break;
 		}
-		if (f.type == REC_FILEDATA ? !rep_file_data(&rp, &f, payload, f.len)
-					   : f.type != REC_PAGES || !rep_pages(&rp, &f, payload, f.len))
+		if (!img_rec_has_data(f.type) || !rep_pages(&rp, &f, payload, f.len))
 			rep_record(&rp, &f, payload, f.len);
 	}
 	img_put(img, data + p, size - p);
@@ -441,6 +425,27 @@ static void check_model(const struct model *m)
 			      (unsigned long long)v->pgoff, (unsigned long long)s->id, (unsigned long long)s->size);
 		}
 	}
+	for (size_t i = 0; i < m->vmas.n; i++) {
+		const Ckpt__Vma *v = m->vmas.v[i];
+		const Ckpt__SysvObject *o = v->has_sysv_shm_id ? model_sysv(m, SYSV_SHM, v->sysv_shm_id) : NULL;
+
+		if (v->kind != CKPT__VMA_KIND__VMA_SYSV_SHM)
+			continue;
+		CHECK(o, "accepted a SysV vma without its segment");
+		CHECK(!oracle("sysv-range") || (o->shm_size <= (1ULL << 40) && v->pgoff <= PAGE_ALIGN(o->shm_size) &&
+						 v->end - v->start <= PAGE_ALIGN(o->shm_size) - v->pgoff),
+		      "accepted pid %u vma 0x%llx-0x%llx at offset 0x%llx of SysV segment %d, which has 0x%llx bytes",
+		      v->pid, (unsigned long long)v->start, (unsigned long long)v->end, (unsigned long long)v->pgoff, o->id,
+		      (unsigned long long)o->shm_size);
+	}
+	for (size_t i = 0; i < m->procs.n; i++)
+		for (size_t k = 0; k < m->procs.v[i]->n_sem_undo; k++) {
+			const Ckpt__SysvSemUndo *u = m->procs.v[i]->sem_undo[k];
+			const Ckpt__SysvObject *s = model_sysv(m, SYSV_SEM, u->sem_id);
+
+			CHECK(s && s->n_sem_values == u->n_adj, "accepted adjustments of pid %u in SysV set %d",
+			      m->procs.v[i]->pid, u->sem_id);
+		}
 	for (size_t i = 0; i < m->threads.n; i++) {
 		const Ckpt__Process *p = model_proc(m, m->threads.v[i]->pid);
 
@@ -472,7 +477,8 @@ static void check_model(const struct model *m)
  * record makes the image invalid). */
 struct range {
 	uint32_t pid;
-	uint64_t shmem_id; /* with pid 0 */
+	uint64_t shmem_id; /* with pid 0: a shmem id, or with sysv a SysV segment id */
+	bool sysv;
 	uint64_t start, end;
 };
 
@@ -489,6 +495,8 @@ static int cmp_range(const void *a, const void *b)
 		return x->pid < y->pid ? -1 : 1;
 	if (x->shmem_id != y->shmem_id)
 		return x->shmem_id < y->shmem_id ? -1 : 1;
+	if (x->sysv != y->sysv)
+		return x->sysv ? 1 : -1;
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
@@ -501,7 +509,7 @@ static void check_pages(struct ranges *rs)
 	for (size_t i = 1; i < rs->n; i++) {
 		const struct range *a = &rs->v[i - 1], *b = &rs->v[i];
 
-		CHECK(a->pid != b->pid || a->shmem_id != b->shmem_id || a->end <= b->start,
+		CHECK(a->pid != b->pid || a->shmem_id != b->shmem_id || a->sysv != b->sysv || a->end <= b->start,
 		      "ckpt info accepts the page at 0x%llx of %s %llu twice", (unsigned long long)b->start,
 		      b->pid ? "pid" : "shared memory", (unsigned long long)(b->pid ? b->pid : b->shmem_id));
 	}
@@ -528,15 +536,28 @@ static int read_plain(struct ckpt_ctx *ctx, int fd, uint64_t *size, struct range
 		check_model(&m);
 	if (e == 0)
 		e = model_read_file_data(&m, &r, ctx, &type, &msg, NULL, NULL);
-	while (e == 0 && type == REC_PAGES) {
-		const Ckpt__Pages *pg = (const Ckpt__Pages *)msg;
+	while (e == 0 && (type == REC_PAGES || type == REC_SYSV_PAGES)) {
 		struct range *rg = array_push(&pages->v, &pages->n, &pages->cap, sizeof(*rg));
 
-		rg->pid = pg->pid;
-		rg->shmem_id = pg->pid ? 0 : pg->shmem_id;
-		rg->start = pg->addr;
-		rg->end = pg->addr + (uint64_t)pg->nr_pages * PAGE_SIZE; /* ckpt info checks it does not wrap */
-		e = img_skip_page_data(&r, pg);
+		if (type == REC_PAGES) {
+			const Ckpt__Pages *pg = (const Ckpt__Pages *)msg;
+
+			rg->pid = pg->pid;
+			rg->sysv = false;
+			rg->shmem_id = pg->pid ? 0 : pg->shmem_id;
+			rg->start = pg->addr;
+			rg->end = pg->addr + (uint64_t)pg->nr_pages * PAGE_SIZE; /* ckpt info checks it does not wrap */
+			e = img_skip_page_data(&r, pg);
+		} else {
+			const Ckpt__SysvPages *sp = (const Ckpt__SysvPages *)msg;
+
+			rg->pid = 0;
+			rg->shmem_id = (uint32_t)sp->shm_id;
+			rg->sysv = true;
+			rg->start = sp->offset;
+			rg->end = sp->offset + (uint64_t)sp->nr_pages * PAGE_SIZE;
+			e = img_skip_data(&r, sp->nr_pages, sp->data_hash);
+		}
 		img_free_msg(msg);
 		msg = NULL;
 		if (e == 0)

@@ -40,6 +40,9 @@ struct ckpt_dump_opts {
 	bool tcp_established;   /* save established TCP connections (TCP_REPAIR);
 	                           their traffic is blocked until they are restored */
 	bool tcp_close;         /* save them as dropped: they come back closed */
+	/* SysV IPC objects to dump besides those the tree uses (docs/ipc.md), by key. */
+	const int *ipc_keys;
+	size_t nr_ipc_keys;
 };
 
 struct ckpt_restore_opts {

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "dump.h"
+#include "ipc.h"
 #include "res/pty.h"
 #include "res/res.h"
 
@@ -369,10 +370,15 @@ static int write_frozen_part(struct dump *d)
 	WRITE_ALL(d, fds, REC_FD);
 	WRITE_ALL(d, shmems, REC_SHMEM);
 	WRITE_ALL(d, vmas, REC_VMA);
+	r = sysv_write_records(d);
 	/* memfd and unlinked files: shared with whoever has them, so copied now. */
-	r = dump_file_data(d);
+	if (r == 0)
+		r = dump_file_data(d);
 	if (r == 0)
 		r = dump_shared_pages(d);
+	/* SysV segments are shared memory too. */
+	if (r == 0)
+		r = sysv_write_pages(d);
 	for (size_t i = 0; r == 0 && i < d->nr_procs; i++)
 		if (!d->procs[i].snap)
 			r = dump_private_pages(d, &d->procs[i]);
@@ -450,7 +456,12 @@ static int collect(struct dump *d)
 	r = pty_dump_cttys(d->ctx, &d->m);
 	if (r < 0)
 		return r;
-	return res_dump_finish(d->ctx, &d->m);
+	r = res_dump_finish(d->ctx, &d->m);
+	if (r < 0)
+		return r;
+	/* After every File is known (also those in flight in unix sockets): queues of the tree. */
+	r = sysv_collect(d);
+	return r < 0 ? r : mqueue_collect(d);
 }
 
 int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
@@ -517,6 +528,9 @@ int ckpt_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts)
 	} else {
 		snap_drop_all(&d, false);
 	}
+	/* The tree is dead: its IPC objects live in the image only now. */
+	if (r == 0 && !opts->leave_running)
+		ipc_remove_dumped(&d);
 	ctx->stats.total_ns = now_ns() - t0;
 	img_writer_close(&d.w);
 	if (intr_fd >= 0)

@@ -11,6 +11,7 @@
 #include <sys/sysmacros.h>
 
 #include "dump.h"
+#include "ipc.h"
 #include "mem.h"
 #include "vdso.h"
 
@@ -124,6 +125,13 @@ static int classify(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *
 	if (name[0] == '[')
 		return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: special mapping %s is not supported yet",
 			    dp->pid, (unsigned long long)v->start, name);
+	/* "/SYSV<key> (deleted)": the inode number is the segment's id. */
+	if (shared && !strncmp(name, "/SYSV", 5) && strstr(name, " (deleted)")) {
+		v->kind = CKPT__VMA_KIND__VMA_SYSV_SHM;
+		v->has_sysv_shm_id = true;
+		v->sysv_shm_id = (int32_t)ino;
+		return 0;
+	}
 	if (dp->leader_dead && name[0] == '/' && !strstr(name, " (deleted)"))
 		return named_mapping(d, dp, v, name, dev, ino);
 	if (dp->leader_dead)
@@ -141,9 +149,6 @@ static int classify(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *
 		v->shmem_id = shmem_id(d, &st);
 		return 0;
 	}
-	if (!strncmp(name, "/SYSV", 5))
-		return fail(d->ctx, -EOPNOTSUPP, "pid %d vma 0x%llx: SysV shared memory is not supported yet",
-			    dp->pid, (unsigned long long)v->start);
 	/* memfds and unlinked files too: dump_path_file() saves them with their content. */
 	v->kind = CKPT__VMA_KIND__VMA_FILE;
 	v->has_file_id = true;
@@ -195,6 +200,8 @@ int dump_vmas(struct dump *d, struct dproc *dp)
 		if (!strncmp(line, "VmFlags:", 8)) {
 			if (cur)
 				cur->madv = parse_vmflags(line + 8);
+			if (cur && cur->kind == CKPT__VMA_KIND__VMA_SYSV_SHM && (r = sysv_vma_flags(d, dp, cur, line + 8)) < 0)
+				return r;
 			continue;
 		}
 		if (sscanf(line, "%llx-%llx %7s %llx %15s %lu %n", &s, &e, perms, &off, dev, &ino, &name_at) < 6)

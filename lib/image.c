@@ -14,6 +14,7 @@ static const char *const rec_names[] = {
 	[REC_VMA] = "vma",       [REC_FILE] = "file",       [REC_FD] = "fd",
 	[REC_SHMEM] = "shmem",   [REC_PAGES] = "pages",     [REC_TRAILER] = "trailer",
 	[REC_FILEDATA] = "file data",
+	[REC_SYSV_OBJ] = "sysv object", [REC_SYSV_PAGES] = "sysv pages", [REC_SYSV_MSG] = "sysv message",
 };
 
 static const ProtobufCMessageDescriptor *const rec_desc[] = {
@@ -22,11 +23,34 @@ static const ProtobufCMessageDescriptor *const rec_desc[] = {
 	[REC_FILE] = &ckpt__file__descriptor,       [REC_FD] = &ckpt__fd__descriptor,
 	[REC_SHMEM] = &ckpt__shmem__descriptor,     [REC_PAGES] = &ckpt__pages__descriptor,
 	[REC_TRAILER] = &ckpt__trailer__descriptor, [REC_FILEDATA] = &ckpt__file_data__descriptor,
+	[REC_SYSV_OBJ] = &ckpt__sysv_object__descriptor, [REC_SYSV_PAGES] = &ckpt__sysv_pages__descriptor,
+	[REC_SYSV_MSG] = &ckpt__sysv_msg__descriptor,
 };
+
+/* Type numbers have gaps (11 is no record): only those with a message are known. */
+static bool rec_known(uint32_t type)
+{
+	return type >= 1 && type <= REC_TYPE_MAX && rec_desc[type];
+}
 
 const char *img_rec_name(uint32_t type)
 {
-	return type >= 1 && type <= REC_TYPE_MAX ? rec_names[type] : "unknown";
+	return rec_known(type) ? rec_names[type] : "unknown";
+}
+
+bool img_rec_has_data(uint32_t type)
+{
+	return type == REC_PAGES || type == REC_FILEDATA || type == REC_SYSV_PAGES;
+}
+
+uint32_t img_rec_data_pages(uint32_t type, const ProtobufCMessage *msg)
+{
+	switch (type) {
+	case REC_PAGES: return ((const Ckpt__Pages *)msg)->nr_pages;
+	case REC_FILEDATA: return ((const Ckpt__FileData *)msg)->nr_pages;
+	case REC_SYSV_PAGES: return ((const Ckpt__SysvPages *)msg)->nr_pages;
+	default: return 0;
+	}
 }
 
 static const uint8_t zero_page[PAGE_SIZE];
@@ -161,24 +185,25 @@ static int write_with_data(struct img_writer *w, enum img_rec_type type, const P
 	return 0;
 }
 
-int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt)
+int img_write_data(struct img_writer *w, enum img_rec_type type, ProtobufCMessage *msg, uint32_t nr_pages,
+		   uint64_t *data_hash, const struct iovec *iov, int iovcnt)
 {
 	size_t total;
 
-	pages->data_hash = iov_hash(iov, iovcnt, &total);
-	if (total != (size_t)pages->nr_pages * PAGE_SIZE)
-		return fail(w->ctx, -EINVAL, "pages record: %zu bytes for %u pages", total, pages->nr_pages);
-	return write_with_data(w, REC_PAGES, &pages->base, iov, iovcnt);
+	*data_hash = iov_hash(iov, iovcnt, &total);
+	if (total != (size_t)nr_pages * PAGE_SIZE)
+		return fail(w->ctx, -EINVAL, "%s record: %zu bytes for %u pages", img_rec_name(type), total, nr_pages);
+	return write_with_data(w, type, msg, iov, iovcnt);
+}
+
+int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt)
+{
+	return img_write_data(w, REC_PAGES, &pages->base, pages->nr_pages, &pages->data_hash, iov, iovcnt);
 }
 
 int img_write_file_data(struct img_writer *w, Ckpt__FileData *fd, const struct iovec *iov, int iovcnt)
 {
-	size_t total;
-
-	fd->data_hash = iov_hash(iov, iovcnt, &total);
-	if (total != (size_t)fd->nr_pages * PAGE_SIZE)
-		return fail(w->ctx, -EINVAL, "file data record: %zu bytes for %u pages", total, fd->nr_pages);
-	return write_with_data(w, REC_FILEDATA, &fd->base, iov, iovcnt);
+	return img_write_data(w, REC_FILEDATA, &fd->base, fd->nr_pages, &fd->data_hash, iov, iovcnt);
 }
 
 int img_writer_finish(struct img_writer *w)
@@ -314,7 +339,7 @@ int img_read_next(struct img_reader *r, uint32_t *type, ProtobufCMessage **msg)
 	if (f.magic != IMG_REC_MAGIC)
 		return fail(r->ctx, -EBADMSG, "image damaged: no record at offset %llu",
 			    (unsigned long long)start);
-	if (f.type < 1 || f.type > REC_TYPE_MAX)
+	if (!rec_known(f.type))
 		return fail(r->ctx, -EBADMSG, "image damaged: unknown record type %u at offset %llu",
 			    f.type, (unsigned long long)start);
 	if (f.len > IMG_MAX_PAYLOAD)
@@ -350,9 +375,8 @@ int img_read_next(struct img_reader *r, uint32_t *type, ProtobufCMessage **msg)
 			return e;
 		}
 	}
-	if (f.type == REC_PAGES || f.type == REC_FILEDATA) {
-		uint32_t nr_pages = f.type == REC_PAGES ? ((const Ckpt__Pages *)m)->nr_pages
-							: ((const Ckpt__FileData *)m)->nr_pages;
+	if (img_rec_has_data(f.type)) {
+		uint32_t nr_pages = img_rec_data_pages(f.type, m);
 
 		if (nr_pages == 0 || nr_pages > IMG_MAX_CHUNK_PAGES) {
 			protobuf_c_message_free_unpacked(m, NULL);
@@ -401,13 +425,18 @@ int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst)
 	return img_read_data(r, p->nr_pages, p->data_hash, dst);
 }
 
-int img_skip_page_data(struct img_reader *r, const Ckpt__Pages *p)
+int img_skip_data(struct img_reader *r, uint32_t nr_pages, uint64_t hash)
 {
-	_cleanup_free_ void *buf = malloc((size_t)p->nr_pages * PAGE_SIZE);
+	_cleanup_free_ void *buf = malloc((size_t)nr_pages * PAGE_SIZE);
 
 	if (!buf)
 		return -ENOMEM;
-	return img_read_page_data(r, p, buf);
+	return img_read_data(r, nr_pages, hash, buf);
+}
+
+int img_skip_page_data(struct img_reader *r, const Ckpt__Pages *p)
+{
+	return img_skip_data(r, p->nr_pages, p->data_hash);
 }
 
 void img_reader_close(struct img_reader *r)

@@ -38,7 +38,10 @@ enum img_rec_type {
 	REC_PAGES = 8,
 	REC_TRAILER = 9,
 	REC_FILEDATA = 10,        /* content of a memfd or unlinked file, framed like pages */
-	REC_TYPE_MAX = 10,
+	REC_SYSV_OBJ = 12,        /* a SysV shared memory segment, semaphore set or message queue */
+	REC_SYSV_PAGES = 13,      /* like Pages, for a SysV shared memory segment */
+	REC_SYSV_MSG = 14,        /* one message of a SysV message queue */
+	REC_TYPE_MAX = 14,
 };
 
 struct img_file_head {
@@ -125,7 +128,14 @@ int img_writer_open(struct img_writer *w, struct ckpt_ctx *ctx, int fd, int intr
 int img_write_msg(struct img_writer *w, enum img_rec_type type, const ProtobufCMessage *msg);
 /* Writes a Pages record and the page data gathered from iov. */
 int img_write_pages(struct img_writer *w, Ckpt__Pages *pages, const struct iovec *iov, int iovcnt);
-/* A buffer for page data to pass to img_write_pages without a copy. */
+/*
+ * The same for any record followed by page data (Pages, FileData,
+ * SysvPages): sets *data_hash, then writes msg, the padding and nr_pages
+ * pages from iov. Pages and FileData have the two wrappers above and below.
+ */
+int img_write_data(struct img_writer *w, enum img_rec_type type, ProtobufCMessage *msg, uint32_t nr_pages,
+		   uint64_t *data_hash, const struct iovec *iov, int iovcnt);
+/* A buffer for page data to pass to img_write_data without a copy. */
 uint8_t *img_page_buffer(struct img_writer *w);
 /* Writes a FileData record and its data, framed as page data. */
 int img_write_file_data(struct img_writer *w, Ckpt__FileData *fd, const struct iovec *iov, int iovcnt);
@@ -146,14 +156,20 @@ struct img_reader {
 int img_reader_open(struct img_reader *r, struct ckpt_ctx *ctx, int fd);
 /*
  * Reads the next record, checks its frame and checksum and unpacks it.
- * For REC_PAGES (and REC_FILEDATA), the caller must then consume the data
- * with img_read_page_data() or img_skip_page_data() (img_read_data()).
+ * For a record with page data (img_rec_has_data()), the caller must then
+ * consume the data with img_read_data() or img_skip_data() (for Pages:
+ * img_read_page_data(), img_skip_page_data()).
  */
 int img_read_next(struct img_reader *r, uint32_t *type, ProtobufCMessage **msg);
 int img_read_page_data(struct img_reader *r, const Ckpt__Pages *p, void *dst);
 int img_skip_page_data(struct img_reader *r, const Ckpt__Pages *p);
-/* The data after a Pages or FileData record: nr_pages pages with XXH3-64 hash. */
+/* The data after any record with page data: nr_pages pages with XXH3-64 hash. */
 int img_read_data(struct img_reader *r, uint32_t nr_pages, uint64_t hash, void *dst);
+int img_skip_data(struct img_reader *r, uint32_t nr_pages, uint64_t hash);
+/* Is type a record followed by page data (Pages, FileData, SysvPages)? */
+bool img_rec_has_data(uint32_t type);
+/* Its number of pages (0 for other records). */
+uint32_t img_rec_data_pages(uint32_t type, const ProtobufCMessage *msg);
 void img_reader_close(struct img_reader *r);
 const char *img_rec_name(uint32_t type);
 void img_free_msg(ProtobufCMessage *msg);

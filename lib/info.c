@@ -27,6 +27,7 @@ struct info {
 	uint64_t *proc_bytes;   /* page bytes, by index in m.procs */
 	uint64_t *vma_bytes;    /* by index in m.vmas (sorted by pid, start) */
 	uint64_t *shmem_bytes;  /* by index in m.shmems */
+	uint64_t *sysv_bytes;   /* by index in m.sysv (sorted by kind, id) */
 	uint64_t page_bytes;
 	uint64_t file_data_bytes; /* content of memfds and unlinked files */
 	size_t *order;          /* m.procs indices, parents before children */
@@ -133,15 +134,43 @@ static int count_pages(struct info *in, const Ckpt__Pages *p)
 	return r;
 }
 
+/* Contents of a SysV segment lie inside it, in order. */
+static int count_sysv_pages(struct info *in, const Ckpt__SysvPages *p)
+{
+	const Ckpt__SysvObject *o = model_sysv(&in->m, SYSV_SHM, p->shm_id);
+	uint64_t len = (uint64_t)p->nr_pages * PAGE_SIZE;
+	int r;
+
+	if (!o || p->offset % PAGE_SIZE || p->offset > PAGE_ALIGN(o->shm_size) || len > PAGE_ALIGN(o->shm_size) - p->offset)
+		return fail(in->ctx, -EBADMSG, "image damaged: pages of SysV shared memory id %d at 0x%llx", p->shm_id,
+			    (unsigned long long)p->offset);
+	r = page_order_check_sysv(&in->pages, in->ctx, p);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < in->m.sysv.n; i++)
+		if (in->m.sysv.v[i] == o)
+			in->sysv_bytes[i] += len;
+	in->page_bytes += len;
+	return 0;
+}
+
 /* Reads the page records up to the trailer, which img_read_next() checks. */
 static int read_pages(struct info *in, uint32_t type, ProtobufCMessage *msg)
 {
 	int r = 0;
 
-	while (type == REC_PAGES) {
-		r = count_pages(in, (Ckpt__Pages *)msg);
-		if (r == 0)
-			r = img_skip_page_data(&in->r, (Ckpt__Pages *)msg);
+	while (type == REC_PAGES || type == REC_SYSV_PAGES) {
+		if (type == REC_SYSV_PAGES) {
+			const Ckpt__SysvPages *sp = (const Ckpt__SysvPages *)msg;
+
+			r = count_sysv_pages(in, sp);
+			if (r == 0)
+				r = img_skip_data(&in->r, sp->nr_pages, sp->data_hash);
+		} else {
+			r = count_pages(in, (Ckpt__Pages *)msg);
+			if (r == 0)
+				r = img_skip_page_data(&in->r, (Ckpt__Pages *)msg);
+		}
 		img_free_msg(msg);
 		msg = NULL;
 		if (r == 0)
@@ -186,6 +215,7 @@ static int read_image(struct info *in, int fd)
 	in->proc_bytes = xcalloc(in->m.procs.n, sizeof(uint64_t));
 	in->vma_bytes = xcalloc(in->m.vmas.n, sizeof(uint64_t));
 	in->shmem_bytes = xcalloc(in->m.shmems.n, sizeof(uint64_t));
+	in->sysv_bytes = xcalloc(in->m.sysv.n, sizeof(uint64_t));
 	return read_pages(in, type, msg);
 }
 
@@ -250,6 +280,7 @@ static const char *vma_kind_name(uint32_t kind)
 		[CKPT__VMA_KIND__VMA_SHMEM] = "shmem", [CKPT__VMA_KIND__VMA_HEAP] = "heap",
 		[CKPT__VMA_KIND__VMA_STACK] = "stack", [CKPT__VMA_KIND__VMA_VDSO] = "vdso",
 		[CKPT__VMA_KIND__VMA_VVAR] = "vvar",   [CKPT__VMA_KIND__VMA_VSYSCALL] = "vsyscall",
+		[CKPT__VMA_KIND__VMA_SYSV_SHM] = "sysv",
 	};
 
 	return kind < ARRAY_SIZE(names) && names[kind] ? names[kind] : "unknown";
@@ -487,6 +518,19 @@ static void t_fds(struct info *in, const Ckpt__Process *p)
 		fprintf(in->out, "    lock %s\n", lock_str(p->locks[k], flags, sizeof(flags)));
 }
 
+static void t_sem_undo(struct info *in, const Ckpt__Process *p)
+{
+	for (size_t i = 0; i < p->n_sem_undo; i++) {
+		const Ckpt__SysvSemUndo *u = p->sem_undo[i];
+
+		fprintf(in->out, "  semaphore adjustments in SysV set %d:", u->sem_id);
+		/* A hostile image may hold many: the first ones are enough to read. */
+		for (size_t k = 0; k < u->n_adj && k < 64; k++)
+			fprintf(in->out, " %d", u->adj[k]);
+		fputs(u->n_adj > 64 ? " ...\n" : "\n", in->out);
+	}
+}
+
 static void t_process(struct info *in, size_t pi)
 {
 	const Ckpt__Process *p = in->m.procs.v[pi];
@@ -510,12 +554,69 @@ static void t_process(struct info *in, size_t pi)
 	t_threads(in, p);
 	t_vmas(in, p);
 	t_fds(in, p);
+	t_sem_undo(in, p);
 	fprintf(in->out, "  page data: %s\n", size_str(in->proc_bytes[pi], saved, sizeof(saved)));
+}
+
+static const char *const sysv_kind_names[] = { "?", "shm", "sem", "msg" };
+
+static void t_sysv(struct info *in)
+{
+	char a[32], b[32];
+
+	if (in->m.sysv.n)
+		fputs("\nSysV IPC:\n", in->out);
+	for (size_t i = 0; i < in->m.sysv.n; i++) {
+		const Ckpt__SysvObject *o = in->m.sysv.v[i];
+
+		fprintf(in->out, "  %s id %d key 0x%08x mode %03o owner %u/%u creator %u/%u", sysv_kind_names[o->kind], o->id,
+			(unsigned)o->key, o->mode, o->uid, o->gid, o->cuid, o->cgid);
+		if (o->kind == SYSV_SHM)
+			fprintf(in->out, ": size %s, saved %s%s%s", size_str(o->shm_size, a, sizeof(a)),
+				size_str(in->sysv_bytes[i], b, sizeof(b)), o->shm_locked ? ", locked" : "",
+				o->shm_removed ? ", removed" : "");
+		else if (o->kind == SYSV_SEM)
+			fprintf(in->out, ": %zu semaphores", o->n_sem_values);
+		else
+			fprintf(in->out, ": %u messages, limit %llu bytes", o->msg_qnum, (unsigned long long)o->msg_qbytes);
+		fputc('\n', in->out);
+	}
+}
+
+static void t_mqueues(struct info *in)
+{
+	bool first = true;
+
+	for (size_t i = 0; i < in->m.files.n; i++) {
+		const Ckpt__File *f = in->m.files.v[i];
+		size_t bytes = 0;
+
+		if (!f->has_mq_maxmsg)
+			continue;
+		if (first)
+			fputs("\nPOSIX message queues:\n", in->out);
+		first = false;
+		for (size_t k = 0; k < f->n_mq_messages; k++)
+			bytes += f->mq_messages[k]->data.len;
+		fputs("  ", in->out);
+		t_str(in->out, f->path);
+		fprintf(in->out, "%s: %zu messages (%zu bytes), at most %llu of %llu bytes", f->mq_unlinked ? " (unlinked)" : "",
+			f->n_mq_messages, bytes, (unsigned long long)f->mq_maxmsg, (unsigned long long)f->mq_msgsize);
+		if (f->mq_notify && f->mq_notify->notify)
+			fprintf(in->out, ", notifies pid %u without a signal", f->mq_notify->pid);
+		else if (f->mq_notify)
+			fprintf(in->out, ", notifies pid %u with signal %u, value 0x%llx", f->mq_notify->pid,
+				f->mq_notify->signo, (unsigned long long)f->mq_notify->value);
+		fputc('\n', in->out);
+	}
 }
 
 static void t_totals(struct info *in)
 {
 	char a[32], b[32];
+
+	t_sysv(in);
+	t_mqueues(in);
 
 	if (in->m.shmems.n)
 		fputs("\nshared memory:\n", in->out);
@@ -664,6 +765,15 @@ static void j_u32_array(struct json *j, const char *key, const uint32_t *v, size
 	fputc(']', j->f);
 }
 
+static void j_i32_array(struct json *j, const char *key, const int32_t *v, size_t n)
+{
+	j_key(j, key);
+	fputc('[', j->f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(j->f, "%s%d", i ? ", " : "", v[i]);
+	fputc(']', j->f);
+}
+
 static void j_madv(struct json *j, uint32_t madv)
 {
 	const char *sep = "";
@@ -781,6 +891,14 @@ static void j_live_process(struct json *j, const struct info *in, size_t pi)
 		j_vma(j, in, i);
 	j_close(j, ']');
 	j_fds(j, in, p);
+	j_open(j, "sem_undo", '[');
+	for (size_t i = 0; i < p->n_sem_undo; i++) {
+		j_open(j, NULL, '{');
+		j_u64(j, "sem_id", (uint64_t)p->sem_undo[i]->sem_id);
+		j_i32_array(j, "adj", p->sem_undo[i]->adj, p->sem_undo[i]->n_adj);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
 	j_u64(j, "page_bytes", in->proc_bytes[pi]);
 }
 
@@ -807,6 +925,72 @@ static void j_process(struct json *j, const struct info *in, size_t pos)
 	j_close(j, '}');
 }
 
+static void j_sysv(struct json *j, const struct info *in)
+{
+	j_open(j, "sysv", '[');
+	for (size_t i = 0; i < in->m.sysv.n; i++) {
+		const Ckpt__SysvObject *o = in->m.sysv.v[i];
+
+		j_open(j, NULL, '{');
+		j_str(j, "kind", sysv_kind_names[o->kind]);
+		j_u64(j, "id", (uint64_t)o->id);
+		j_u64(j, "key", (uint32_t)o->key);
+		j_u64(j, "mode", o->mode);
+		j_u64(j, "uid", o->uid);
+		j_u64(j, "gid", o->gid);
+		j_u64(j, "cuid", o->cuid);
+		j_u64(j, "cgid", o->cgid);
+		if (o->kind == SYSV_SHM) {
+			j_u64(j, "size", o->shm_size);
+			j_bool(j, "locked", o->shm_locked);
+			j_bool(j, "removed", o->shm_removed);
+			j_u64(j, "saved_bytes", in->sysv_bytes[i]);
+		} else if (o->kind == SYSV_SEM) {
+			j_u32_array(j, "values", o->sem_values, o->n_sem_values);
+		} else {
+			j_u64(j, "qbytes", o->msg_qbytes);
+			j_u64(j, "messages", o->msg_qnum);
+		}
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
+static void j_mqueues(struct json *j, const struct info *in)
+{
+	j_open(j, "mqueues", '[');
+	for (size_t i = 0; i < in->m.files.n; i++) {
+		const Ckpt__File *f = in->m.files.v[i];
+
+		if (!f->has_mq_maxmsg)
+			continue;
+		j_open(j, NULL, '{');
+		j_str(j, "name", f->path);
+		j_bool(j, "unlinked", f->mq_unlinked);
+		j_u64(j, "file_id", f->id);
+		j_u64(j, "maxmsg", f->mq_maxmsg);
+		j_u64(j, "msgsize", f->mq_msgsize);
+		j_open(j, "messages", '[');
+		for (size_t k = 0; k < f->n_mq_messages; k++) {
+			j_open(j, NULL, '{');
+			j_u64(j, "prio", f->mq_messages[k]->prio);
+			j_u64(j, "bytes", f->mq_messages[k]->data.len);
+			j_close(j, '}');
+		}
+		j_close(j, ']');
+		if (f->mq_notify) {
+			j_open(j, "notify", '{');
+			j_u64(j, "pid", f->mq_notify->pid);
+			j_u64(j, "notify", f->mq_notify->notify);
+			j_u64(j, "signo", f->mq_notify->signo);
+			j_u64(j, "value", f->mq_notify->value);
+			j_close(j, '}');
+		}
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
 static void print_json(struct info *in)
 {
 	struct json j = { .f = in->out, .depth = -1 };
@@ -826,6 +1010,8 @@ static void print_json(struct info *in)
 		j_close(&j, '}');
 	}
 	j_close(&j, ']');
+	j_sysv(&j, in);
+	j_mqueues(&j, in);
 	j_u64(&j, "page_bytes", in->page_bytes);
 	j_u64(&j, "file_data_bytes", in->file_data_bytes);
 	j_u64(&j, "image_bytes", in->r.off);
@@ -841,6 +1027,7 @@ static void info_free(struct info *in)
 	free(in->proc_bytes);
 	free(in->vma_bytes);
 	free(in->shmem_bytes);
+	free(in->sysv_bytes);
 	free(in->order);
 	free(in->depth);
 }

@@ -48,6 +48,8 @@ void model_free(struct model *m)
 	free(m->files.v);
 	free(m->fds.v);
 	free(m->shmems.v);
+	free(m->sysv.v);
+	free(m->sysv_msgs.v);
 	for (size_t i = 0; i < m->owned.n; i++)
 		protobuf_c_message_free_unpacked(m->owned.v[i], NULL);
 	free(m->owned.v);
@@ -85,6 +87,37 @@ DEFINE_LOOKUP(model_proc, Ckpt__Process, procs, pid, uint32_t)
 DEFINE_LOOKUP(model_file, Ckpt__File, files, id, uint64_t)
 DEFINE_LOOKUP(model_shmem, Ckpt__Shmem, shmems, id, uint64_t)
 
+static int cmp_sysv_key(uint32_t kind, int32_t id, const Ckpt__SysvObject *o)
+{
+	if (kind != o->kind)
+		return kind < o->kind ? -1 : 1;
+	return id < o->id ? -1 : id > o->id;
+}
+
+Ckpt__SysvObject *model_sysv(const struct model *m, uint32_t kind, int32_t id)
+{
+	size_t lo = 0, hi = m->sysv.n;
+
+	if (!m->sorted) {
+		for (size_t i = 0; i < m->sysv.n; i++)
+			if (!cmp_sysv_key(kind, id, m->sysv.v[i]))
+				return m->sysv.v[i];
+		return NULL;
+	}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_sysv_key(kind, id, m->sysv.v[mid]);
+
+		if (!c)
+			return m->sysv.v[mid];
+		if (c > 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 #define PID_MAX_LIMIT 4194304u
 
 int model_read(struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint32_t *first_type,
@@ -97,7 +130,7 @@ int model_read(struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint
 
 		if (e < 0)
 			return e;
-		if (type == REC_PAGES || type == REC_TRAILER || type == REC_FILEDATA) {
+		if (img_rec_has_data(type) || type == REC_TRAILER) {
 			if (!m->header) {
 				img_free_msg(msg);
 				return fail(ctx, -EBADMSG, "image damaged: no header record");
@@ -118,6 +151,8 @@ int model_read(struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint
 		case REC_FILE: LIST_PUSH(&m->files, (Ckpt__File *)msg); break;
 		case REC_FD: LIST_PUSH(&m->fds, (Ckpt__Fd *)msg); break;
 		case REC_SHMEM: LIST_PUSH(&m->shmems, (Ckpt__Shmem *)msg); break;
+		case REC_SYSV_OBJ: LIST_PUSH(&m->sysv, (Ckpt__SysvObject *)msg); break;
+		case REC_SYSV_MSG: LIST_PUSH(&m->sysv_msgs, (Ckpt__SysvMsg *)msg); break;
 		}
 	}
 }
@@ -253,7 +288,8 @@ static int validate_vmas(const struct model *m, struct ckpt_ctx *ctx)
 				    (unsigned long long)v->start, v->pid);
 		if (v->start >= v->end || v->end > 0x7ffffffff000ULL || (v->start | v->end | v->pgoff) % PAGE_SIZE ||
 		    v->prot & ~7u || (v->flags & ~0x103u) || !(v->flags & 3) || (v->flags & 3) == 3 ||
-		    v->kind > CKPT__VMA_KIND__VMA_VSYSCALL || v->madv & ~(uint32_t)CKPT_MADV_ALL)
+		    (v->kind > CKPT__VMA_KIND__VMA_VSYSCALL && v->kind != CKPT__VMA_KIND__VMA_SYSV_SHM) ||
+		    v->madv & ~(uint32_t)CKPT_MADV_ALL)
 			return fail(ctx, -EBADMSG, "image damaged: pid %u vma 0x%llx", v->pid, (unsigned long long)v->start);
 		if (v->kind == CKPT__VMA_KIND__VMA_FILE && (!v->has_file_id || !model_file(m, v->file_id)))
 			return fail(ctx, -EBADMSG, "image damaged: pid %u vma 0x%llx has no file", v->pid,
@@ -263,6 +299,15 @@ static int validate_vmas(const struct model *m, struct ckpt_ctx *ctx)
 
 			if (!s || v->pgoff > s->size || v->end - v->start > s->size - v->pgoff || !(v->flags & 1))
 				return fail(ctx, -EBADMSG, "image damaged: pid %u vma 0x%llx shared memory", v->pid,
+					    (unsigned long long)v->start);
+		}
+		if (v->kind == CKPT__VMA_KIND__VMA_SYSV_SHM) {
+			const Ckpt__SysvObject *o = v->has_sysv_shm_id ? model_sysv(m, SYSV_SHM, v->sysv_shm_id) : NULL;
+			uint64_t size = o ? PAGE_ALIGN(o->shm_size) : 0;
+
+			if (!o || v->pgoff > size || v->end - v->start > size - v->pgoff || !(v->flags & 1) ||
+			    (v->sysv_shm_rdonly && (v->prot & PROT_WRITE)))
+				return fail(ctx, -EBADMSG, "image damaged: pid %u vma 0x%llx SysV shared memory", v->pid,
 					    (unsigned long long)v->start);
 		}
 	}
@@ -304,6 +349,14 @@ static int cmp_shmem(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int cmp_sysv(const void *a, const void *b)
+{
+	const Ckpt__SysvObject *y = *(Ckpt__SysvObject *const *)b;
+	const Ckpt__SysvObject *x = *(Ckpt__SysvObject *const *)a;
+
+	return cmp_sysv_key(x->kind, x->id, y);
+}
+
 static int cmp_fd(const void *a, const void *b)
 {
 	const Ckpt__Fd *x = *(Ckpt__Fd *const *)a, *y = *(Ckpt__Fd *const *)b;
@@ -328,7 +381,11 @@ static int sort_model(struct model *m, struct ckpt_ctx *ctx)
 	SORT_LIST(m->shmems, cmp_shmem);
 	SORT_LIST(m->fds, cmp_fd);
 	SORT_LIST(m->vmas, cmp_vma);
+	SORT_LIST(m->sysv, cmp_sysv);
 	m->sorted = true;
+	for (size_t i = 1; i < m->sysv.n; i++)
+		if (!cmp_sysv(&m->sysv.v[i], &m->sysv.v[i - 1]))
+			return fail(ctx, -EBADMSG, "image damaged: SysV object %d recorded twice", m->sysv.v[i]->id);
 	for (size_t i = 1; i < m->procs.n; i++)
 		if (m->procs.v[i]->pid == m->procs.v[i - 1]->pid)
 			return fail(ctx, -EBADMSG, "image damaged: process %u recorded twice", m->procs.v[i]->pid);
@@ -530,10 +587,12 @@ int model_validate(struct model *m, struct ckpt_ctx *ctx)
 				 (unsigned long long)m->shmems.v[i]->id);
 	if (r == 0)
 		r = locks_validate(m, ctx);
+	if (r == 0)
+		r = model_validate_ipc(m, ctx);
 	return r ? r : validate_vmas(m, ctx);
 }
 
-/* Runs of one key (a pid, a shmem, a file) come in increasing order without overlap. */
+/* Runs of one key (a pid, a shmem, a file, a SysV segment) come in increasing order without overlap. */
 static int order_check(struct page_order *po, struct ckpt_ctx *ctx, uint64_t key, uint64_t addr, uint32_t nr_pages,
 		       const char *what, unsigned long long id)
 {
@@ -567,6 +626,13 @@ int page_order_check(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__Pa
 
 	return order_check(po, ctx, key, p->addr, p->nr_pages, p->pid ? "pid" : "shared memory",
 			   (unsigned long long)(p->pid ? p->pid : p->shmem_id));
+}
+
+/* SysV segments have keys of their own: neither a pid nor a shmem id (bit 63). */
+int page_order_check_sysv(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__SysvPages *p)
+{
+	return order_check(po, ctx, (1ULL << 62) | (uint32_t)p->shm_id, p->offset, p->nr_pages,
+			   "SysV shared memory", (unsigned long long)(uint32_t)p->shm_id);
 }
 
 /* A FileData record: of the object record of a memfd or unlinked file, inside its size, in order. */

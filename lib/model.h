@@ -36,6 +36,15 @@ DEFINE_LIST(file_list, Ckpt__File);
 DEFINE_LIST(fd_list, Ckpt__Fd);
 DEFINE_LIST(shmem_list, Ckpt__Shmem);
 DEFINE_LIST(msg_list, ProtobufCMessage);
+DEFINE_LIST(sysv_list, Ckpt__SysvObject);
+DEFINE_LIST(sysv_msg_list, Ckpt__SysvMsg);
+
+/* SysvObject.kind */
+enum sysv_kind {
+	SYSV_SHM = 1,
+	SYSV_SEM = 2,
+	SYSV_MSG = 3,
+};
 
 #define LIST_PUSH(list, item) (*(__typeof__((list)->v))array_push(&(list)->v, &(list)->n, &(list)->cap, sizeof(*(list)->v)) = (item))
 
@@ -48,6 +57,8 @@ struct model {
 	struct file_list files;
 	struct fd_list fds;
 	struct shmem_list shmems;
+	struct sysv_list sysv;      /* SysV objects, sorted by (kind, id) once validated */
+	struct sysv_msg_list sysv_msgs; /* in image order, which is queue order */
 	struct msg_list owned; /* decoded messages to free */
 	bool sorted;           /* by model_validate(): lookups are binary searches */
 };
@@ -56,6 +67,7 @@ void model_free(struct model *m);
 Ckpt__Process *model_proc(const struct model *m, uint32_t pid);
 Ckpt__File *model_file(const struct model *m, uint64_t id);
 Ckpt__Shmem *model_shmem(const struct model *m, uint64_t id);
+Ckpt__SysvObject *model_sysv(const struct model *m, uint32_t kind, int32_t id);
 
 /*
  * Pages records of one process (or one shared memory object) come in
@@ -73,6 +85,8 @@ struct page_order {
 };
 
 int page_order_check(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__Pages *p);
+/* The same for the contents of a SysV shared memory segment. */
+int page_order_check_sysv(struct page_order *po, struct ckpt_ctx *ctx, const Ckpt__SysvPages *p);
 void page_order_free(struct page_order *po);
 
 /*
@@ -94,5 +108,7 @@ int model_read(struct model *m, struct img_reader *r, struct ckpt_ctx *ctx, uint
 	       ProtobufCMessage **first_msg);
 /* Checks every record and reference; sorts the lists for lookups. */
 int model_validate(struct model *m, struct ckpt_ctx *ctx);
+/* model_ipc.c: the IPC records (SysV objects, message queues); part of model_validate. */
+int model_validate_ipc(const struct model *m, struct ckpt_ctx *ctx);
 
 #endif

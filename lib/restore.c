@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "compat.h"
+#include "ipc.h"
 #include "locks.h"
 #include "mem.h"
 #include "res/res.h"
@@ -469,6 +470,7 @@ static const char *const step_names[] = {
 	[STEP_CLONE] = "creating thread", [STEP_THREAD] = "thread state of", [STEP_SIGNALS] = "queueing signal",
 	[STEP_CREDS] = "credentials, step", [STEP_RLIMIT] = "rlimit", [STEP_PRCTL] = "prctl", [STEP_GO] = "waiting",
 	[STEP_VDSO_PROXY] = "placing vDSO trampolines at", [STEP_SECCOMP] = "seccomp filters of thread",
+	[STEP_SHMAT] = "attaching SysV shared memory at",
 };
 
 static int report_error(struct restore *rs, const struct rst_report *r)
@@ -592,6 +594,8 @@ static int run_restore(struct restore *rs, uint32_t type, ProtobufCMessage *msg)
 		r = fill_memory(rs, type, msg);
 	else
 		img_free_msg(msg);
+	if (r == 0)
+		r = sysv_restore_finish(rs);
 	if (r == 0 && (r = go(rs, 0)) == 0)
 		r = wait_stage(rs, RST_THREADS);
 	if (r == 0 && fail_point(rs->ctx, "restore-threads"))
@@ -625,6 +629,8 @@ static int prepare(struct restore *rs, uint32_t *type, ProtobufCMessage **msg)
 		r = plan_sharing(rs);
 	if (r == 0)
 		r = check_pids(rs);
+	if (r == 0)
+		r = sysv_restore_check(rs);
 	if (r == 0)
 		r = setup_control(rs);
 	if (r == 0)
@@ -698,6 +704,7 @@ int ckpt_restore(struct ckpt_ctx *ctx, const struct ckpt_restore_opts *opts, pid
 	r = prepare(&rs, &type, &msg);
 	if (r < 0) {
 		img_free_msg(msg);
+		ipc_restore_abort(&rs);
 		cleanup(&rs);
 		return r;
 	}
@@ -709,8 +716,10 @@ int ckpt_restore(struct ckpt_ctx *ctx, const struct ckpt_restore_opts *opts, pid
 	sigprocmask(SIG_SETMASK, &all, &old);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	r = run_restore(&rs, type, msg);
-	if (r < 0)
+	if (r < 0) {
 		kill_tree(&rs);
+		ipc_restore_abort(&rs);
+	}
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	ctx->stats.total_ns = now_ns() - t0;

@@ -59,6 +59,8 @@ struct restore {
 	 * job's): the tree stays in those of ckpt restore. 0 when inside. */
 	uint32_t outside_sid, outside_pgid;
 	bool tracing;
+	void **sysv_maps;          /* per m.sysv: our attachment while filling it */
+	bool sysv_checked;         /* no object of the image's ids existed before */
 };
 
 /* restore_task.c: runs in each new process; never returns. */

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "compat.h"
+#include "ipc.h"
 #include "locks.h"
 #include "ptrace.h"
 #include "res/res.h"
@@ -119,6 +120,9 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 	/* Now that ckpt's copies of the files are closed: closing one would drop them. */
 	if (r == 0)
 		r = locks_take_process(rs->ctx, &rm, &rs->m, rp->p, rp->fds, rp->nr_fds);
+	/* Now that no descriptor of ckpt's is left to close, which would undo them. */
+	if (r == 0)
+		r = mqueue_restore_notify(rs, rp, &rm);
 	if (r == 0)
 		r = remote_syscall(&rm, &ret, SYS_munmap, s, e - s, 0, 0, 0, 0);
 	if (r == 0 && ret < 0)

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 
+#include "ipc.h"
 #include "restore.h"
 
 #define WRITERS 2
@@ -256,14 +257,17 @@ int fill_memory(struct restore *rs, uint32_t type, ProtobufCMessage *msg)
 	struct page_pool pp;
 	int r = pool_start(&pp, rs), r2;
 
-	while (r == 0 && type == REC_PAGES) {
+	while (r == 0 && (type == REC_PAGES || type == REC_SYSV_PAGES)) {
 		struct page_job j;
 
 		if (fail_point(rs->ctx, "restore-pages"))
 			r = fail(rs->ctx, -EIO, "restore: injected failure while filling memory");
-		if (r == 0)
+		/* SysV segments: read straight into an attachment of ours, no writer needed. */
+		if (r == 0 && type == REC_SYSV_PAGES)
+			r = sysv_restore_pages(rs, (Ckpt__SysvPages *)msg);
+		else if (r == 0)
 			r = read_pages(rs, &pp, (Ckpt__Pages *)msg, &j);
-		if (r == 0)
+		if (r == 0 && type == REC_PAGES)
 			r = pool_submit(&pp, &j);
 		img_free_msg(msg);
 		msg = NULL;

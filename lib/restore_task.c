@@ -17,12 +17,15 @@
 #include <sys/wait.h>
 
 #include "compat.h"
+#include "ipc.h"
 #include "mem.h"
 #include "res/res.h"
 #include "restore.h"
 #include "restore_vdso.h"
 
 extern const char restorer_blob[], restorer_blob_end[];
+
+_Static_assert(CKPT__VMA_KIND__VMA_SYSV_SHM == RST_KIND_SYSV_SHM, "the restorer knows SysV attachments by this kind");
 
 void task_report(struct restore *rs, pid_t pid, int stage, int err, const char *fmt, ...)
 {
@@ -293,6 +296,11 @@ static void fill_vmas(struct restore *rs, struct rproc *rp, struct rst_args *a, 
 			o->fd = rs->map_fds[file_index(rs, v->file_id)];
 		else if (v->kind == CKPT__VMA_KIND__VMA_SHMEM)
 			o->fd = rs->shmem_fds[shmem_index(rs, v->shmem_id)];
+		if (v->kind == CKPT__VMA_KIND__VMA_SYSV_SHM) {
+			o->shmid = v->sysv_shm_id;
+			o->shm_size = PAGE_ALIGN(model_sysv(&rs->m, SYSV_SHM, v->sysv_shm_id)->shm_size);
+			o->shm_rdonly = v->sysv_shm_rdonly;
+		}
 	}
 }
 
@@ -464,6 +472,9 @@ void task_main(struct restore *rs, size_t idx)
 	if (p->child_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, 1); /* before helpers leave orphans to us */
 	set_session(rs, p);
+	/* Before any other process of the tree exists: they may use them at once. */
+	if (idx == rs->root)
+		sysv_restore_create(rs);
 	if (rp->via_helper)
 		wait_adopted(rs, rp);
 	if (p->state == 1) {
@@ -478,6 +489,7 @@ void task_main(struct restore *rs, size_t idx)
 	if (rp->files_shared && !(rp->clone_flags & CLONE_FILES))
 		install_fds(rs, rp);
 	make_children(rs, rp);
+	sysv_restore_undo(rs, rp);
 	join_group(rs, p);
 	check_ids(rs, p);
 	ctty_foreground(rs, p);

@@ -29,6 +29,8 @@
 #define SS_DISABLE_ 2
 #define SS_ONSTACK_ 1
 #define SIGTRAP_ 5
+#define SHM_RDONLY_ 010000
+#define SHM_REMAP_ 040000
 
 /* The same bits as lib/mem.h. */
 #define M_DONTFORK (1 << 0)
@@ -194,9 +196,40 @@ static void madvise_vma(struct rst_args *a, const struct rst_vma *v)
  */
 static uint32_t fill_prot(const struct rst_vma *v)
 {
+	if (v->kind == RST_KIND_SYSV_SHM) /* what shmat gives */
+		return v->shm_rdonly ? PROT_READ : PROT_READ | PROT_WRITE;
 	if (!(v->flags & MAP_SHARED) && (v->madv & M_ACCOUNT))
 		return v->prot | PROT_READ | PROT_WRITE;
 	return v->prot;
+}
+
+/*
+ * A SysV attachment: shmat at its place, as the process had it. Part of a
+ * segment (the rest unmapped, or split by mprotect): attached where the
+ * kernel likes, the part moved into place, the rest detached.
+ */
+static void map_sysv(struct rst_args *a, const struct rst_vma *v)
+{
+	uint64_t len = v->end - v->start;
+	long flags = v->shm_rdonly ? SHM_RDONLY_ : 0, base;
+
+	if (v->pgoff == 0 && len == v->shm_size) {
+		base = sys3(__NR_shmat, v->shmid, v->start, flags | SHM_REMAP_);
+		CHECK(a, base, STEP_SHMAT, v->start);
+		if ((uint64_t)base != v->start)
+			die(a, -22, STEP_SHMAT, v->start);
+		return;
+	}
+	if (v->pgoff > v->shm_size || len > v->shm_size - v->pgoff)
+		die(a, -22, STEP_SHMAT, v->start);
+	base = sys3(__NR_shmat, v->shmid, 0, flags);
+	CHECK(a, base, STEP_SHMAT, v->start);
+	CHECK(a, sys5(__NR_mremap, base + v->pgoff, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, v->start), STEP_SHMAT,
+	      v->start);
+	if (v->pgoff)
+		CHECK(a, sys2(__NR_munmap, base, v->pgoff), STEP_SHMAT, v->start);
+	if (v->pgoff + len < v->shm_size)
+		CHECK(a, sys2(__NR_munmap, base + v->pgoff + len, v->shm_size - v->pgoff - len), STEP_SHMAT, v->start);
 }
 
 static void map_vmas(struct rst_args *a)
@@ -207,6 +240,11 @@ static void map_vmas(struct rst_args *a)
 		uint32_t flags = v->flags | MAP_FIXED;
 		long r;
 
+		if (v->kind == RST_KIND_SYSV_SHM) {
+			map_sysv(a, v);
+			madvise_vma(a, v);
+			continue;
+		}
 		if (v->fd < 0)
 			flags |= MAP_ANONYMOUS;
 		r = sys6(__NR_mmap, v->start, v->end - v->start, fill_prot(v), flags, v->fd, v->fd < 0 ? 0 : v->pgoff);

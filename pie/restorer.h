@@ -18,8 +18,14 @@ struct rst_vma {
 	uint64_t start, end, pgoff;
 	uint32_t prot, flags, madv, kind;
 	int32_t fd;                /* -1 for anonymous memory */
+	int32_t shmid;             /* RST_KIND_SYSV_SHM: the segment, attached with shmat */
+	uint64_t shm_size;         /* its size, in whole pages */
+	uint32_t shm_rdonly;       /* attached with SHM_RDONLY */
 	uint32_t pad;
 };
+
+/* rst_vma.kind of a SysV attachment (VMA_SYSV_SHM in images/ckpt.proto). */
+#define RST_KIND_SYSV_SHM 30
 
 struct rst_creds {
 	uint32_t uid[4], gid[4];   /* real, effective, saved, fs */
@@ -82,7 +88,7 @@ struct rst_report {
 enum rst_step {
 	STEP_NONE, STEP_PARK_VDSO, STEP_UNMAP, STEP_MMAP, STEP_MADVISE, STEP_VDSO, STEP_MPROTECT,
 	STEP_MLOCK, STEP_MM_MAP, STEP_CLONE, STEP_THREAD, STEP_SIGNALS, STEP_CREDS, STEP_RLIMIT,
-	STEP_PRCTL, STEP_GO, STEP_VDSO_PROXY, STEP_SECCOMP,
+	STEP_PRCTL, STEP_GO, STEP_VDSO_PROXY, STEP_SECCOMP, STEP_SHMAT,
 };
 
 struct rst_args {

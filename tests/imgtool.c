@@ -8,6 +8,7 @@
  *         INDEX OFFSET TYPE LEN                     (frame at OFFSET, payload LEN bytes)
  *         INDEX OFFSET 8 LEN DATA_OFFSET NR_PAGES   (a Pages record and its page data)
  *         INDEX OFFSET 10 LEN DATA_OFFSET NR_PAGES  (a FileData record and its data)
+ *         INDEX OFFSET 13 LEN DATA_OFFSET NR_PAGES  (the same for SysvPages)
  *       then `tail OFFSET SIZE` (offset of the tail, size of the file)
  *   imgtool set IMG OUT INDEX FIELD VALUE
  *       write IMG to OUT with top-level field FIELD of record INDEX set to
@@ -37,6 +38,10 @@
 #define REC_PAGES 8u
 #define REC_TRAILER 9u
 #define REC_FILEDATA 10u
+#define REC_SYSV_PAGES 13u
+/* Records followed by page data, and the field number of their nr_pages. */
+#define HAS_DATA(t) ((t) == REC_PAGES || (t) == REC_FILEDATA || (t) == REC_SYSV_PAGES)
+#define NR_PAGES_FIELD(t) ((t) == REC_PAGES ? 4 : 3)
 #define REC_MAGIC 0x43524b43u
 
 struct frame {
@@ -183,11 +188,10 @@ static void parse(void)
 		pos += sizeof(f) + f.len;
 		if (pos > img_len)
 			die(1, "%s", "truncated payload");
-		if (f.type == REC_PAGES || f.type == REC_FILEDATA) {
+		if (HAS_DATA(f.type)) {
 			size_t o, l;
 			uint64_t v;
-			/* nr_pages: field 4 of Pages, 3 of FileData */
-			if (find_field(img + r.off + sizeof(f), f.len, f.type == REC_PAGES ? 4 : 3, &o, &l) != 0)
+			if (find_field(img + r.off + sizeof(f), f.len, NR_PAGES_FIELD(f.type), &o, &l) != 0)
 				die(1, "%s", "pages record without nr_pages");
 			o += r.off + sizeof(f);
 			if (get_varint(img, o + l, &o, &v) < 0)
@@ -223,7 +227,7 @@ static void reseal(void)
 		f.hash = XXH3_64bits_withSeed(img + r->off + sizeof(f), r->len, f.type);
 		memcpy(img + r->off, &f, sizeof(f));
 		XXH3_64bits_update(h, img + r->off, sizeof(f) + r->len);
-		if (r->type == REC_PAGES || r->type == REC_FILEDATA) {
+		if (HAS_DATA(r->type)) {
 			size_t end = r->off + sizeof(f) + r->len;
 			XXH3_64bits_update(h, img + end, r->data_off - end);
 		}
@@ -277,7 +281,7 @@ int main(int argc, char **argv)
 		parse();
 		for (size_t i = 0; i < nr_recs; i++) {
 			printf("%zu %zu %u %zu", i, recs[i].off, recs[i].type, recs[i].len);
-			if (recs[i].type == REC_PAGES || recs[i].type == REC_FILEDATA)
+			if (HAS_DATA(recs[i].type))
 				printf(" %zu %zu", recs[i].data_off, recs[i].nr_pages);
 			printf("\n");
 		}

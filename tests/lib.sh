@@ -88,6 +88,17 @@ start_workload() {
 	log "started $name, pid $PID"
 }
 
+# own_ipc_namespace: run the rest of the test in an IPC namespace of its
+# own, as ckpt runs there too: SysV objects and POSIX message queues belong
+# to the namespace, and tests that run at the same time must neither see
+# nor clash with each other's. Call it first in the test script (it starts
+# the script again, inside the new namespace).
+own_ipc_namespace() {
+	[ -n "${CKPT_TEST_IPC_NS:-}" ] && return 0
+	CKPT_TEST_IPC_NS=1 exec unshare --ipc bash -c 'source "$1"; source "$2"' "$TEST" \
+		"$ROOT/tests/lib.sh" "$ROOT/tests/$TEST.sh"
+}
+
 # tree_pids PID: PID and all its descendants, recursively.
 tree_pids() {
 	local p kids k
@@ -273,14 +284,15 @@ check_untouched() {
 	return $bad
 }
 
-# expect_dump_refused PATTERN: the dump must fail with a message matching
-# PATTERN (grep -E on dump.log); the tree must be left as it was: running,
-# not traced, same maps and fds, and verify must PASS.
+# expect_dump_refused PATTERN [DUMP_OPTS...]: the dump must fail with a
+# message matching PATTERN (grep -E on dump.log); the tree must be left as
+# it was: running, not traced, same maps and fds, and verify must PASS.
 expect_dump_refused() {
 	local pat=$1 pids
+	shift
 	pids=$(tree_pids "$PID")
 	snapshot "$WORK/before"
-	if dump; then
+	if dump "$@"; then
 		fail "dump succeeded, expected a refusal matching /$pat/"
 	fi
 	grep -Eq -- "$pat" "$WORK/dump.log" ||

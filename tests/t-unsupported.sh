@@ -44,12 +44,9 @@ for kind in $("$BIN/unsupported" --list); do
 		proc-shared) pat="pid [0-9]+ fd 9: /proc/$PID/status is shared with pid $PID; not supported yet" ;;
 		proc-write) pat="$p: /proc/$PID/comm: only regular files opened read-only under /proc and /sys are supported" ;;
 		fifo-deleted) pat="$p: fifo $(re "$WORK/wl-fifo.$PID") \\(deleted\\) was unlinked; not supported yet" ;;
-		memfd-sealed-map | sysv-shm)
-			case $kind in
-			memfd-sealed-map) name=/memfd:wl-unsupported-sealed
-				what="writable shared mapping of /memfd:wl-unsupported-sealed (deleted), sealed against writes since" ;;
-			sysv-shm) name=/SYSV what="SysV shared memory" ;;
-			esac
+		memfd-sealed-map)
+			name=/memfd:wl-unsupported-sealed
+			what="writable shared mapping of /memfd:wl-unsupported-sealed (deleted), sealed against writes since"
 			addr=$(vma_of "$PID" "$name")
 			[ -n "$addr" ] || fail "$kind: no mapping $name in /proc/$PID/maps"
 			pat="pid $PID vma 0x$(printf '%x' $((16#$addr))): $(re "$what").* not supported yet" ;;

@@ -3,6 +3,7 @@
  * The ckpt command: a thin layer over libckpt (include/ckpt.h).
  *
  *   ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--no-sync] [--tcp-established|--tcp-close]
+ *             [--ipc-key KEY]...
  *   ckpt restore -i FILE|- [--detach] [--shell-job] [--pid-wait-ms N] [--allow-file-changes]
  *   ckpt info -i FILE|- [--json]
  *
@@ -16,6 +17,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,7 @@ enum {
 	OPT_ALLOW_FILE_CHANGES,
 	OPT_TCP_ESTABLISHED,
 	OPT_TCP_CLOSE,
+	OPT_IPC_KEY,
 };
 
 #define COMMON_SHORT ":vh"
@@ -94,7 +97,7 @@ static const char main_help[] =
 
 static const char dump_help[] =
 	"Usage: ckpt dump -t PID -o FILE|- [--leave-running] [--shell-job] [--no-sync]\n"
-	"                 [--tcp-established | --tcp-close] [-v] [--log-file FILE]\n"
+	"                 [--tcp-established | --tcp-close] [--ipc-key KEY]... [-v] [--log-file FILE]\n"
 	"Write an image of the process tree rooted at PID. Once the image is\n"
 	"complete the tree is killed, unless --leave-running is given. If the dump\n"
 	"fails, the tree goes on running and a partly written FILE is removed.\n"
@@ -107,6 +110,10 @@ static const char dump_help[] =
 	"      --no-sync         do not wait for FILE to reach the disk: page data goes\n"
 	"                        through the page cache and nothing is synced; faster,\n"
 	"                        but a machine crash soon after loses the image\n"
+	"      --ipc-key KEY     also save the SysV IPC objects with this key (decimal,\n"
+	"                        or hex with 0x); may be given more than once. Without\n"
+	"                        it a dump saves those the tree attached, created or\n"
+	"                        used last (docs/ipc.md)\n"
 	"      --tcp-established save established TCP connections with their data; their\n"
 	"                        packets are dropped (nftables table inet ckpt) until\n"
 	"                        the restore, or until the tree goes on after the dump\n"
@@ -333,10 +340,30 @@ static int open_input(struct cmd *c, const char *path, int *fd)
 
 /* dump */
 
+#define MAX_IPC_KEYS 64
+
 struct dump_args {
 	struct ckpt_dump_opts o;
 	const char *out;
+	int keys[MAX_IPC_KEYS];
 };
+
+/* A SysV key as ipcs shows it (hex) or as a program passes it (decimal); IPC_PRIVATE names nothing. */
+static int parse_ipc_key(struct cmd *c, struct dump_args *a, const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 0);
+	if (errno || end == s || *end || v == 0 || v < INT32_MIN || v > UINT32_MAX)
+		return usage_error(c, "--ipc-key: '%s' is not a SysV key (a nonzero 32-bit number)", s);
+	if (a->o.nr_ipc_keys == MAX_IPC_KEYS)
+		return usage_error(c, "--ipc-key: at most %d keys", MAX_IPC_KEYS);
+	a->keys[a->o.nr_ipc_keys++] = (int)(uint32_t)v;
+	a->o.ipc_keys = a->keys;
+	return PROCEED;
+}
 
 static int dump_opt(struct cmd *c, void *p, int opt)
 {
@@ -363,6 +390,8 @@ static int dump_opt(struct cmd *c, void *p, int opt)
 	case OPT_TCP_CLOSE:
 		a->o.tcp_close = true;
 		return PROCEED;
+	case OPT_IPC_KEY:
+		return parse_ipc_key(c, a, optarg);
 	}
 	return usage_error(c, "unexpected option");
 }
@@ -473,6 +502,7 @@ static int cmd_dump(int argc, char **argv)
 		{ "no-sync", no_argument, NULL, OPT_NO_SYNC },
 		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 		{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
+		{ "ipc-key", required_argument, NULL, OPT_IPC_KEY },
 		COMMON_LONG,
 		{ NULL, 0, NULL, 0 },
 	};

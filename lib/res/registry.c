@@ -6,6 +6,7 @@
 #include "res.h"
 
 static const struct res_ops *const kinds[] = {
+	&res_mqueue,   /* first: a queue's descriptor looks like a regular file (an unlinked one if unlinked) */
 	&res_memfd,    /* before res_path: their links are paths too */
 	&res_unlinked,
 	&res_path,

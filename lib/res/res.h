@@ -29,6 +29,7 @@ enum file_kind {
 	FILE_KIND_PTY_MASTER = 15, /* a pseudo-terminal master (lib/res/pty.c) */
 	FILE_KIND_PTY_SLAVE = 16,  /* a slave of a master held in the tree */
 	FILE_KIND_UNIX = 13,  /* a unix socket, with its queue (lib/res/unix.c) */
+	FILE_KIND_MQUEUE = 14, /* a POSIX message queue, with its messages */
 	FILE_KIND_INET = 17,  /* a TCP or UDP socket over IPv4 or IPv6 */
 };
 
@@ -164,11 +165,16 @@ extern const struct res_ops res_unlinked;
 extern const struct res_ops res_pty_master;
 extern const struct res_ops res_pty_slave;
 extern const struct res_ops res_unix;
+extern const struct res_ops res_mqueue;
 extern const struct res_ops res_inet;
 
 /* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);
 const Ckpt__File *pipe_contents(const struct model *m, uint32_t kind, uint64_t id);
+
+/* mqueue.c: the File record holding the state of the message queue with inode ino. */
+const Ckpt__File *mqueue_state(const struct model *m, uint64_t ino);
+bool mqueue_fail_point(struct ckpt_ctx *ctx, bool fired);
 
 /* registry.c: our own copy of the descriptor (pidfd_getfd), or -errno; res_fd_dup below says why. */
 int res_fd_copy(const struct fd_desc *fd);

@@ -13,7 +13,7 @@
  *   procfile memfd-hugetlb deleted-linked proc-mem proc-write proc-shared
  *   (fd 9 is also in a second child, which the root makes for it)
  * Mapping kinds hold one mapping and no descriptor for it:
- *   sysv-shm memfd-sealed-map
+ *   memfd-sealed-map
  * KIND "none" (the default) holds nothing unusual.
  *
  * The root first forks a child that waits (so the tree has two processes;
@@ -42,7 +42,6 @@
 #include <sys/fanotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -131,7 +130,6 @@ static int place(int fd, int want)
 static char path1[1200], path2[1200];
 static pid_t holder = -1;
 static void *map;
-static int shmid = -1;
 
 /* ---- making each kind ---- */
 
@@ -310,17 +308,6 @@ static int make(const char *k)
 		memcpy(map, "memfd-sealed-map", 16);
 		return 0;
 	}
-	if (!strcmp(k, "sysv-shm")) {
-		shmid = shmget(IPC_PRIVATE, 8192, IPC_CREAT | 0600);
-		if (shmid < 0)
-			return -1;
-		map = shmat(shmid, NULL, 0);
-		shmctl(shmid, IPC_RMID, NULL); /* goes away with the last detach */
-		if (map == (void *)-1)
-			return -1;
-		memcpy(map, "sysv-shm", 8);
-		return 0;
-	}
 	errno = EINVAL;
 	return -1;
 }
@@ -453,18 +440,16 @@ static void check(const char *k)
 		expect_read(9, "prepost", "fifo");
 		return;
 	}
-	if (!strcmp(k, "memfd-sealed-map") || !strcmp(k, "sysv-shm")) {
+	if (!strcmp(k, "memfd-sealed-map")) {
 		if (memcmp(map, k, strlen(k)))
 			FAILF("%s: the mapping lost its data", k);
-		if (shmid >= 0)
-			shmdt(map);
 		return;
 	}
 }
 
 static const char *kinds[] = {
 	"none", "pipe-rdwr", "unix-outside", "unix-oob", "unix-unaccepted-data", "raw", "packet", "netlink",
-	"tcp-pending", "epoll-closed", "fanotify", "userfaultfd", "pidfd", "io_uring", "fifo-deleted", "sysv-shm",
+	"tcp-pending", "epoll-closed", "fanotify", "userfaultfd", "pidfd", "io_uring", "fifo-deleted",
 	"procfile", "memfd-hugetlb", "memfd-sealed-map", "deleted-linked", "proc-mem", "proc-write", "proc-shared",
 };
 
