@@ -41,16 +41,6 @@ static char fds_before[8192], cmdline[512];
 static size_t cmdline_len;
 static pid_t child;
 
-static int place(int fd, int want)
-{
-	if (fd < 0 || fd == want)
-		return fd;
-	if (dup2(fd, want) != want)
-		return -1;
-	close(fd);
-	return want;
-}
-
 /* The fd numbers open now, as text. */
 static void list_fds(char *out, size_t len)
 {
@@ -121,21 +111,21 @@ static int setup_paths(void)
 	fd = open(p_direct, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0 || write(fd, buf, sizeof(buf)) != sizeof(buf) || close(fd) < 0)
 		return -1;
-	if (place(open(p_shm, O_RDWR), 10) < 0 || lseek(10, 3, SEEK_SET) != 3 ||
-	    place(open(p_tmpfs, O_WRONLY | O_APPEND), 11) < 0 || place(open(p_target, O_PATH), 12) < 0 ||
-	    place(open(dir, O_PATH | O_DIRECTORY), 13) < 0 || place(open(p_link, O_PATH | O_NOFOLLOW), 14) < 0 ||
-	    place(open(p_link, O_RDONLY), 15) < 0 || lseek(15, 2, SEEK_SET) != 2 ||
-	    place(open(p_direct, O_RDWR | O_DIRECT), 16) < 0)
+	if (wl_place(open(p_shm, O_RDWR), 10) < 0 || lseek(10, 3, SEEK_SET) != 3 ||
+	    wl_place(open(p_tmpfs, O_WRONLY | O_APPEND), 11) < 0 || wl_place(open(p_target, O_PATH), 12) < 0 ||
+	    wl_place(open(dir, O_PATH | O_DIRECTORY), 13) < 0 || wl_place(open(p_link, O_PATH | O_NOFOLLOW), 14) < 0 ||
+	    wl_place(open(p_link, O_RDONLY), 15) < 0 || lseek(15, 2, SEEK_SET) != 2 ||
+	    wl_place(open(p_direct, O_RDWR | O_DIRECT), 16) < 0)
 		return -1;
 	/* /proc and /sys. */
 	snprintf(p, sizeof(p), "/proc/%d/stat", (int)child);
-	if (place(open("/proc/self/status", O_RDONLY), 20) < 0 || read(20, buf, 10) != 10 || dup2(20, 26) != 26 ||
-	    place(open(p, O_RDONLY), 21) < 0 || place(open("/proc/self/cmdline", O_RDONLY), 22) < 0)
+	if (wl_place(open("/proc/self/status", O_RDONLY), 20) < 0 || read(20, buf, 10) != 10 || dup2(20, 26) != 26 ||
+	    wl_place(open(p, O_RDONLY), 21) < 0 || wl_place(open("/proc/self/cmdline", O_RDONLY), 22) < 0)
 		return -1;
 	cmdline_len = (size_t)read(22, cmdline, sizeof(cmdline));
 	snprintf(p, sizeof(p), "/proc/self/task/%d/comm", (int)getpid());
-	if (place(open("/proc/meminfo", O_RDONLY), 23) < 0 ||
-	    place(open("/sys/devices/system/cpu/online", O_RDONLY), 24) < 0 || place(open(p, O_RDONLY), 25) < 0)
+	if (wl_place(open("/proc/meminfo", O_RDONLY), 23) < 0 ||
+	    wl_place(open("/sys/devices/system/cpu/online", O_RDONLY), 24) < 0 || wl_place(open(p, O_RDONLY), 25) < 0)
 		return -1;
 	return 0;
 }
@@ -152,9 +142,9 @@ static int setup_high(void)
 	for (int fd = 27; fd < 4096; fd++)
 		if (fd != 1025 && fd != 1500 && fd != 2000)
 			close(fd);
-	if (place(open(p_target, O_RDONLY), 1025) < 0 || lseek(1025, 5, SEEK_SET) != 5 ||
-	    place(open(p_target, O_RDONLY), 1500) < 0 || lseek(1500, 6, SEEK_SET) != 6 ||
-	    place(open(p_target, O_RDONLY), 2000) < 0 || lseek(2000, 7, SEEK_SET) != 7)
+	if (wl_place(open(p_target, O_RDONLY), 1025) < 0 || lseek(1025, 5, SEEK_SET) != 5 ||
+	    wl_place(open(p_target, O_RDONLY), 1500) < 0 || lseek(1500, 6, SEEK_SET) != 6 ||
+	    wl_place(open(p_target, O_RDONLY), 2000) < 0 || lseek(2000, 7, SEEK_SET) != 7)
 		return -1;
 	return 0;
 }

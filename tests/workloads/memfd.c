@@ -23,6 +23,7 @@
  * in its own mapping of C.
  */
 #include "wl.h"
+#include "pattern.h"
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -37,63 +38,6 @@
 
 #define MIB (1024 * 1024)
 #define PG 4096
-
-static unsigned char pat(size_t i, int seed)
-{
-	return (unsigned char)(i * 31 + seed * 7 + (i >> 12));
-}
-
-static void fill(unsigned char *p, size_t n, size_t off, int seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = pat(off + i, seed);
-}
-
-static int write_pat(int fd, size_t off, size_t len, int seed)
-{
-	static unsigned char buf[1 << 16];
-
-	for (size_t done = 0; done < len;) {
-		size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);
-
-		fill(buf, n, off + done, seed);
-		if (pwrite(fd, buf, n, (off_t)(off + done)) != (ssize_t)n)
-			return -1;
-		done += n;
-	}
-	return 0;
-}
-
-/* Checks [off, off+len) of fd: the pattern of seed, or zeros with seed < 0. */
-static void check_pat(int fd, size_t off, size_t len, int seed, const char *what)
-{
-	static unsigned char buf[1 << 16];
-
-	for (size_t done = 0; done < len;) {
-		size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);
-
-		if (pread(fd, buf, n, (off_t)(off + done)) != (ssize_t)n) {
-			wl_fail("%s: short read at %zu: %s", what, off + done, strerror(errno));
-			return;
-		}
-		for (size_t i = 0; i < n; i++)
-			if (buf[i] != (seed < 0 ? 0 : pat(off + done + i, seed))) {
-				wl_fail("%s: byte %zu is %u", what, off + done + i, buf[i]);
-				return;
-			}
-		done += n;
-	}
-}
-
-static int place(int fd, int want)
-{
-	if (fd < 0 || fd == want)
-		return fd;
-	if (dup2(fd, want) != want)
-		return -1;
-	close(fd);
-	return want;
-}
 
 static unsigned char *mb, *mc, *md, *me;
 static struct stat st_before[17];
@@ -156,28 +100,28 @@ static int setup(void)
 	int fd;
 
 	/* A */
-	if (place(memfd_create("wl-memfd-a", MFD_ALLOW_SEALING), 10) < 0 || ftruncate(10, 9 * MIB) < 0 ||
+	if (wl_place(memfd_create("wl-memfd-a", MFD_ALLOW_SEALING), 10) < 0 || ftruncate(10, 9 * MIB) < 0 ||
 	    write_pat(10, 0, 5 * MIB, 1) < 0 || write_pat(10, 8 * MIB, MIB, 1) < 0 ||
 	    fcntl(10, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0 || lseek(10, 12345, SEEK_SET) != 12345)
 		return -1;
 	if (dup2(10, 11) != 11 || fcntl(11, F_SETFD, FD_CLOEXEC) < 0)
 		return -1;
-	if (place(open("/proc/self/fd/10", O_RDONLY), 12) < 0 || lseek(12, 777, SEEK_SET) != 777)
+	if (wl_place(open("/proc/self/fd/10", O_RDONLY), 12) < 0 || lseek(12, 777, SEEK_SET) != 777)
 		return -1;
 	/* B: sealed first, so a shared read-only mapping may be made. */
-	if (place(memfd_create("wl-memfd-b", MFD_ALLOW_SEALING), 13) < 0 || write_pat(13, 0, 2 * PG, 2) < 0 ||
+	if (wl_place(memfd_create("wl-memfd-b", MFD_ALLOW_SEALING), 13) < 0 || write_pat(13, 0, 2 * PG, 2) < 0 ||
 	    fcntl(13, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL) < 0)
 		return -1;
 	mb = mmap(NULL, 2 * PG, PROT_READ, MAP_SHARED, 13, 0);
 	/* C */
-	if (mb == MAP_FAILED || place(memfd_create("wl-memfd-c", 0), 14) < 0 || ftruncate(14, 3 * PG) < 0)
+	if (mb == MAP_FAILED || wl_place(memfd_create("wl-memfd-c", 0), 14) < 0 || ftruncate(14, 3 * PG) < 0)
 		return -1;
 	mc = mmap(NULL, 3 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 14, 0);
 	if (mc == MAP_FAILED)
 		return -1;
 	fill(mc, 3 * PG, 0, 3);
 	/* D */
-	if (place(memfd_create("wl-memfd-d", 0), 15) < 0 || write_pat(15, 0, 4 * PG, 4) < 0)
+	if (wl_place(memfd_create("wl-memfd-d", 0), 15) < 0 || write_pat(15, 0, 4 * PG, 4) < 0)
 		return -1;
 	md = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 15, 0);
 	if (md == MAP_FAILED)
@@ -199,7 +143,7 @@ static int setup(void)
 	fd = memfd_create("wl-memfd-f", MFD_NOEXEC_SEAL);
 	if (fd < 0)
 		fd = memfd_create("wl-memfd-f", 0);
-	if (place(fd, 16) < 0 || pwrite(16, "noexec", 6, 0) != 6)
+	if (wl_place(fd, 16) < 0 || pwrite(16, "noexec", 6, 0) != 6)
 		return -1;
 	for (int i = 10; i <= 16; i++) {
 		char p[64];

@@ -22,6 +22,7 @@
  * copied; the child's writes through its fd reach the parent's file.
  */
 #include "wl.h"
+#include "pattern.h"
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -37,62 +38,6 @@ static struct stat st_u;
 static pid_t child;
 static char child_result[4200];
 static int exe_deleted;
-
-static unsigned char pat(size_t i, int seed)
-{
-	return (unsigned char)(i * 29 + seed * 11 + (i >> 12));
-}
-
-static void fill(unsigned char *p, size_t n, size_t off, int seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = pat(off + i, seed);
-}
-
-static int write_pat(int fd, size_t off, size_t len, int seed)
-{
-	static unsigned char buf[1 << 16];
-
-	for (size_t done = 0; done < len;) {
-		size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);
-
-		fill(buf, n, off + done, seed);
-		if (pwrite(fd, buf, n, (off_t)(off + done)) != (ssize_t)n)
-			return -1;
-		done += n;
-	}
-	return 0;
-}
-
-static void check_pat(int fd, size_t off, size_t len, int seed, const char *what)
-{
-	static unsigned char buf[1 << 16];
-
-	for (size_t done = 0; done < len;) {
-		size_t n = len - done < sizeof(buf) ? len - done : sizeof(buf);
-
-		if (pread(fd, buf, n, (off_t)(off + done)) != (ssize_t)n) {
-			wl_fail("%s: short read at %zu: %s", what, off + done, strerror(errno));
-			return;
-		}
-		for (size_t i = 0; i < n; i++)
-			if (buf[i] != (seed < 0 ? 0 : pat(off + done + i, seed))) {
-				wl_fail("%s: byte %zu is %u", what, off + done + i, buf[i]);
-				return;
-			}
-		done += n;
-	}
-}
-
-static int place(int fd, int want)
-{
-	if (fd < 0 || fd == want)
-		return fd;
-	if (dup2(fd, want) != want)
-		return -1;
-	close(fd);
-	return want;
-}
 
 static void check_link(int fd, const char *want)
 {
@@ -150,12 +95,12 @@ static int setup(void)
 	snprintf(path_v, sizeof(path_v), "%s/wl-unl-map.%d", dir, (int)getpid());
 	snprintf(path_w, sizeof(path_w), "%s/wl-unl-priv.%d", dir, (int)getpid());
 	snprintf(link_u, sizeof(link_u), "%s (deleted)", path_u);
-	if (place(open(path_u, O_RDWR | O_CREAT | O_TRUNC, 0600), 10) < 0 || write_pat(10, 0, 3 * MIB, 1) < 0 ||
+	if (wl_place(open(path_u, O_RDWR | O_CREAT | O_TRUNC, 0600), 10) < 0 || write_pat(10, 0, 3 * MIB, 1) < 0 ||
 	    write_pat(10, 6 * MIB, U_SIZE - 6 * MIB, 1) < 0 || fchown(10, 1234, 2345) < 0 || fchmod(10, 0640) < 0 ||
 	    lseek(10, 4321, SEEK_SET) != 4321)
 		return -1;
-	if (dup2(10, 11) != 11 || place(open(path_u, O_RDONLY), 12) < 0 || lseek(12, 99, SEEK_SET) != 99 ||
-	    place(open(path_u, O_WRONLY | O_APPEND), 13) < 0)
+	if (dup2(10, 11) != 11 || wl_place(open(path_u, O_RDONLY), 12) < 0 || lseek(12, 99, SEEK_SET) != 99 ||
+	    wl_place(open(path_u, O_WRONLY | O_APPEND), 13) < 0)
 		return -1;
 	mp = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, 10, 0);
 	ms = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, 10, 6 * MIB);

@@ -191,4 +191,15 @@ static __attribute__((unused)) long wl_wait_in_syscall(pid_t tid, const long *nr
 	return cur;
 }
 
+/* Moves fd to number want (closing fd); want, or -1. A negative fd is passed through. */
+static __attribute__((unused)) int wl_place(int fd, int want)
+{
+	if (fd < 0 || fd == want)
+		return fd;
+	if (dup2(fd, want) != want)
+		return -1;
+	close(fd);
+	return want;
+}
+
 #endif
