@@ -7,9 +7,9 @@
  * The restore makes a new socket with the options, binds it, and for UDP
  * puts the datagrams back as packets from their senders (inet_pkt.c).
  *
- * Other socket families but unix are refused here with their name (packet,
- * netlink, ...), as are raw inet sockets and protocols other than TCP and
- * UDP.
+ * Other socket families but unix and netlink (netlink.c, registered before
+ * this kind) are refused here with their name (packet, ...), as are raw
+ * inet sockets and protocols other than TCP and UDP.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -22,6 +22,7 @@ static const struct res_ops *const kinds[] = {
 	&res_timerfd,
 	&res_inotify,
 	&res_unix,
+	&res_netlink, /* before res_inet, which takes every other family to refuse it */
 	&res_inet,
 };
 

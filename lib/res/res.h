@@ -31,6 +31,7 @@ enum file_kind {
 	FILE_KIND_UNIX = 13,  /* a unix socket, with its queue (lib/res/unix.c) */
 	FILE_KIND_MQUEUE = 14, /* a POSIX message queue, with its messages */
 	FILE_KIND_INET = 17,  /* a TCP or UDP socket over IPv4 or IPv6 */
+	FILE_KIND_NETLINK = 18, /* a netlink socket, with nothing queued (lib/res/netlink.c) */
 };
 
 /* memfd and unlinked files: objects whose content is in the image (filedata.c). */
@@ -167,6 +168,7 @@ extern const struct res_ops res_pty_slave;
 extern const struct res_ops res_unix;
 extern const struct res_ops res_mqueue;
 extern const struct res_ops res_inet;
+extern const struct res_ops res_netlink;
 
 /* pipe.c, shared with fifo.c: the bytes in a pipe, and the record holding them. */
 int pipe_read_contents(struct ckpt_ctx *ctx, const struct fd_desc *fd, Ckpt__File *f, struct model *m);

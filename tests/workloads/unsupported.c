@@ -8,7 +8,8 @@
  *
  * Descriptor kinds put the object at fd 9 (helpers, if any, at 10 and up,
  * so fd 9 is the first unsupported descriptor of the process):
- *   pipe-rdwr unix-outside unix-oob unix-unaccepted-data raw packet netlink
+ *   pipe-rdwr unix-outside unix-oob unix-unaccepted-data raw packet
+ *   netlink-queued
  *   tcp-pending epoll-closed fanotify userfaultfd pidfd io_uring fifo-deleted
  *   procfile memfd-hugetlb deleted-linked proc-mem proc-write proc-shared
  *   (fd 9 is also in a second child, which the root makes for it)
@@ -227,11 +228,21 @@ static int make(const char *k)
 		return place(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), 9);
 	if (!strcmp(k, "packet"))
 		return place(socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)), 9);
-	if (!strcmp(k, "netlink")) {
-		struct sockaddr_nl a = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+	if (!strcmp(k, "netlink-queued")) {
+		/* The answer to a RTM_GETLINK dump request waits, unread. */
+		struct sockaddr_nl a = { .nl_family = AF_NETLINK };
+		struct {
+			struct nlmsghdr h;
+			struct ifinfomsg i;
+		} req = {
+			.h = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK,
+			       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 42 },
+			.i = { .ifi_family = AF_UNSPEC },
+		};
 
 		fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+		    send(fd, &req, sizeof(req), 0) != (ssize_t)sizeof(req))
 			return -1;
 		return place(fd, 9);
 	}
@@ -384,14 +395,39 @@ static void check(const char *k)
 		expect_read(c, "x", "tcp-pending");
 		return;
 	}
-	if (!strcmp(k, "raw") || !strcmp(k, "packet") || !strcmp(k, "netlink")) {
+	if (!strcmp(k, "netlink-queued")) {
+		/* The answer is still there, whole: links, then the end of the dump. */
+		static char buf[65536];
+		int links = 0, done = 0;
+
+		while (!done) {
+			ssize_t n = recv(9, buf, sizeof(buf), MSG_DONTWAIT);
+
+			if (n <= 0) {
+				FAILF("netlink-queued: recv after %d links: %s", links, n ? strerror(errno) : "EOF");
+				return;
+			}
+			for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+				if (h->nlmsg_seq != 42 || h->nlmsg_type == NLMSG_ERROR) {
+					FAILF("netlink-queued: message type %d seq %u", h->nlmsg_type, h->nlmsg_seq);
+					return;
+				}
+				links += h->nlmsg_type == RTM_NEWLINK;
+				done |= h->nlmsg_type == NLMSG_DONE;
+			}
+		}
+		if (!links)
+			FAILF("netlink-queued: the RTM_GETLINK answer has no link");
+		return;
+	}
+	if (!strcmp(k, "raw") || !strcmp(k, "packet")) {
 		int type = -1, family = -1;
 		socklen_t len = sizeof(type);
 
 		getsockopt(9, SOL_SOCKET, SO_TYPE, &type, &len);
 		len = sizeof(family);
 		getsockopt(9, SOL_SOCKET, SO_DOMAIN, &family, &len);
-		if (type != SOCK_RAW || family != (!strcmp(k, "raw") ? AF_INET : !strcmp(k, "packet") ? AF_PACKET : AF_NETLINK))
+		if (type != SOCK_RAW || family != (!strcmp(k, "raw") ? AF_INET : AF_PACKET))
 			FAILF("%s: fd 9 is a socket of family %d, type %d", k, family, type);
 		return;
 	}
@@ -448,7 +484,7 @@ static void check(const char *k)
 }
 
 static const char *kinds[] = {
-	"none", "pipe-rdwr", "unix-outside", "unix-oob", "unix-unaccepted-data", "raw", "packet", "netlink",
+	"none", "pipe-rdwr", "unix-outside", "unix-oob", "unix-unaccepted-data", "raw", "packet", "netlink-queued",
 	"tcp-pending", "epoll-closed", "fanotify", "userfaultfd", "pidfd", "io_uring", "fifo-deleted",
 	"procfile", "memfd-hugetlb", "memfd-sealed-map", "deleted-linked", "proc-mem", "proc-write", "proc-shared",
 };
