@@ -46,74 +46,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "report.h"
+
 static volatile sig_atomic_t verify_requested;
-static char why[16384];
-static const char *who = "parent";
-
-/* Records a failure; up to 8 are kept, separated by "; ". */
-#define FAILF(...) failf(__VA_ARGS__)
-static void __attribute__((format(printf, 1, 2))) failf(const char *fmt, ...)
-{
-	static int nfail;
-	size_t n = strlen(why);
-	va_list ap;
-
-	if (nfail++ >= 8 || n + 16 >= sizeof(why))
-		return;
-	n += (size_t)snprintf(why + n, sizeof(why) - n, "%s%s: ", n ? "; " : "", who);
-	if (n >= sizeof(why))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why + n, sizeof(why) - n, fmt, ap);
-	va_end(ap);
-}
 
 static void on_usr1(int sig) { (void)sig; verify_requested = 1; }
-
-static int write_text(const char *path, const char *a, const char *b)
-{
-	/* Written whole under a temporary name, then renamed into place. */
-	static char tmp[4200], text[20000];
-	int fd, n;
-
-	n = snprintf(text, sizeof(text), "%s%s\n", a, b ? b : "");
-	if (n < 0 || (size_t)n >= sizeof(text))
-		n = (int)sizeof(text) - 1;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, (size_t)n) != n) {
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	return rename(tmp, path);
-}
-
-static int report(const char *path)
-{
-	if (why[0])
-		write_text(path, "FAIL: ", why);
-	else
-		write_text(path, "PASS", NULL);
-	return why[0] != 0;
-}
-
-static ssize_t read_file(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t n = 0;
-	ssize_t r;
-
-	if (fd < 0)
-		return -1;
-	while (n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0)
-		n += (size_t)r;
-	close(fd);
-	buf[n] = 0;
-	return (ssize_t)n;
-}
 
 /* ---- table snapshots ---- */
 
@@ -404,6 +341,7 @@ int main(int argc, char **argv)
 	pid_t child;
 	int status = 0, i;
 
+	who = "parent";
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s READY_FILE RESULT_FILE [DIR]\n", argv[0]);
 		return 2;

@@ -29,60 +29,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "report.h"
+
 static volatile sig_atomic_t verify_requested;
-static char why[16384];
-
-/* Records a failure; up to 8 are kept, separated by "; ". */
-#define FAILF(...) failf(__VA_ARGS__)
-static void __attribute__((format(printf, 1, 2))) failf(const char *fmt, ...)
-{
-	static int nfail;
-	size_t n = strlen(why);
-	va_list ap;
-
-	if (nfail++ >= 8 || n + 16 >= sizeof(why))
-		return;
-	n += (size_t)snprintf(why + n, sizeof(why) - n, "%s", n ? "; " : "");
-	if (n >= sizeof(why))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why + n, sizeof(why) - n, fmt, ap);
-	va_end(ap);
-}
 
 static void on_usr1(int sig) { (void)sig; verify_requested = 1; }
 
-static int write_text(const char *path, const char *a, const char *b)
-{
-	/* Written whole under a temporary name, then renamed into place. */
-	static char tmp[4200], text[20000];
-	int fd, n;
-
-	n = snprintf(text, sizeof(text), "%s%s\n", a, b ? b : "");
-	if (n < 0 || (size_t)n >= sizeof(text))
-		n = (int)sizeof(text) - 1;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, (size_t)n) != n) {
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	return rename(tmp, path);
-}
-
-static int report(const char *path)
-{
-	if (why[0])
-		write_text(path, "FAIL: ", why);
-	else
-		write_text(path, "PASS", NULL);
-	return why[0] != 0;
-}
-
-static ssize_t read_file(const char *path, char *buf, size_t cap)
+static ssize_t read_bin(const char *path, char *buf, size_t cap)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	size_t n = 0;
@@ -138,7 +91,7 @@ static struct state before, after;
 static int read_stat(unsigned long long *out)
 {
 	char buf[4096], *p;
-	ssize_t n = read_file("/proc/self/stat", buf, sizeof(buf) - 1);
+	ssize_t n = read_bin("/proc/self/stat", buf, sizeof(buf) - 1);
 	int field;
 
 	if (n <= 0)
@@ -172,9 +125,9 @@ static const char *take(struct state *s)
 		return "cannot parse /proc/self/stat";
 	s->sbrk0 = sbrk(0);
 	s->brk = (void *)syscall(SYS_brk, 0);
-	s->cmdline_len = read_file("/proc/self/cmdline", s->cmdline, sizeof(s->cmdline));
-	s->environ_len = read_file("/proc/self/environ", s->environ_, sizeof(s->environ_));
-	s->auxv_len = read_file("/proc/self/auxv", s->auxv, sizeof(s->auxv));
+	s->cmdline_len = read_bin("/proc/self/cmdline", s->cmdline, sizeof(s->cmdline));
+	s->environ_len = read_bin("/proc/self/environ", s->environ_, sizeof(s->environ_));
+	s->auxv_len = read_bin("/proc/self/auxv", s->auxv, sizeof(s->auxv));
 	if (s->cmdline_len <= 0 || s->environ_len < 0 || s->auxv_len <= 0)
 		return "cannot read cmdline, environ or auxv";
 	for (size_t i = 0; i < NAUX; i++)
