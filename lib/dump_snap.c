@@ -24,6 +24,7 @@
  * MADV_DONTFORK or MADV_WIPEONFORK mapping (missing or zero in a child).
  */
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -39,7 +40,6 @@
 #define RSYS(rm, ret, nr, ...) remote_syscall(rm, ret, nr, __VA_ARGS__)
 
 #define SNAP_CLONE_FLAGS (CLONE_FILES | CLONE_FS) /* exit signal 0 */
-#define CLOSE_RANGE_UNSHARE_ (1U << 1)
 #define SNAP_PIPE_SIZE (1 << 20) /* the most an unprivileged F_SETPIPE_SZ gives */
 
 static bool snapshot_fits(const struct dump *d, const struct dproc *dp)
@@ -84,7 +84,7 @@ static int snap_prepare(struct dump *d, struct dproc *dp)
 
 	r = remote_begin(rm, d->ctx, dp->snap, dp->syscall_ip);
 	if (r == 0)
-		r = RSYS(rm, &ret, SYS_close_range, 0, ~0U, CLOSE_RANGE_UNSHARE_, 0, 0, 0);
+		r = RSYS(rm, &ret, SYS_close_range, 0, ~0U, CLOSE_RANGE_UNSHARE, 0, 0, 0);
 	if (r == 0 && ret != 0)
 		r = fail(d->ctx, (int)ret, "snapshot of pid %d: close_range: %s", dp->pid, strerror((int)-ret));
 	if (r == 0)

@@ -38,7 +38,6 @@ struct page_pool {
 	size_t head, tail;      /* jobs queued, jobs taken */
 	uint8_t *free_bufs[BUFS];
 	size_t nr_free;
-	size_t busy;            /* jobs being written */
 	bool stopping;
 	int err;
 	char errmsg[256];
@@ -120,6 +119,7 @@ static void *writer(void *arg)
 	for (;;) {
 		struct page_job j;
 		char msg[256];
+		bool skip;
 		int r;
 
 		while (pp->head == pp->tail && !pp->stopping)
@@ -127,16 +127,15 @@ static void *writer(void *arg)
 		if (pp->head == pp->tail)
 			break;
 		j = pp->jobs[pp->tail++ % BUFS];
-		pp->busy++;
+		skip = pp->err != 0; /* after a failure the tree is killed: write no more */
 		pthread_mutex_unlock(&pp->lock);
-		r = pp->err ? 0 : write_job(pp, &j, msg, sizeof(msg));
+		r = skip ? 0 : write_job(pp, &j, msg, sizeof(msg));
 		pthread_mutex_lock(&pp->lock);
 		if (r < 0 && !pp->err) {
 			pp->err = r;
 			snprintf(pp->errmsg, sizeof(pp->errmsg), "%s", msg);
 		}
 		pp->free_bufs[pp->nr_free++] = j.buf;
-		pp->busy--;
 		pthread_cond_broadcast(&pp->done);
 	}
 	pthread_mutex_unlock(&pp->lock);

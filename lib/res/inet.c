@@ -23,9 +23,6 @@
 
 #include "inet.h"
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL
-#endif
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
@@ -37,21 +34,6 @@
 #define INET_MAX_DGRAM_BYTES (16u << 20)
 
 /* ---- descriptors and addresses ---- */
-
-int inet_sock_take(pid_t pid, int fd)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), sk, e;
-
-	/* pid may be a thread whose leader has exited. */
-	if (pidfd < 0 && errno == EINVAL)
-		pidfd = (int)syscall(SYS_pidfd_open, pid, PIDFD_THREAD);
-	if (pidfd < 0)
-		return -errno;
-	sk = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	e = errno;
-	close(pidfd);
-	return sk < 0 ? -e : sk;
-}
 
 static int sock_int(int sk, int level, int name)
 {
@@ -641,7 +623,7 @@ static bool inet_match(const struct fd_desc *fd)
 
 	if (!S_ISSOCK(fd->st.st_mode))
 		return false;
-	sk = inet_sock_take(fd->tid, fd->fd);
+	sk = res_fd_take(fd->tid, fd->fd);
 	if (sk < 0)
 		return false;
 	family = sock_family(sk);
@@ -699,7 +681,7 @@ static int refuse_kind(struct ckpt_ctx *ctx, const struct fd_desc *fd, int famil
 static int inet_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, const struct fd_desc *fd,
 		     Ckpt__File *f, struct model *m)
 {
-	_cleanup_close_ int sk = inet_sock_take(fd->tid, fd->fd);
+	_cleanup_close_ int sk = res_fd_take(fd->tid, fd->fd);
 	int family, type, proto, r;
 	Ckpt__InetSock *s;
 

@@ -44,8 +44,6 @@ socklen_t inet_sockaddr(const Ckpt__InetSock *s, bool peer, union inet_sa *a);
 /* Keeps an address in the record's form. */
 void inet_save_addr(struct arena *ar, const union inet_sa *a, ProtobufCBinaryData *addr, uint32_t *port,
 		    protobuf_c_boolean *has_port, uint32_t *scope, protobuf_c_boolean *has_scope);
-/* A descriptor of fd in pid (a tid whose leader is gone works too): the same socket. */
-int inet_sock_take(pid_t pid, int fd);
 /* Applies the options of the record whose level and name pass want(). */
 int inet_apply_opts(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, int sk, bool (*want)(uint32_t level, uint32_t name));
 /* Is the option level/name set to a non-zero int in the record? */

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/syscall.h>
 
+#include "compat.h"
 #include "res.h"
 
 static const struct res_ops *const kinds[] = {
@@ -84,30 +85,29 @@ char *fdinfo_text(const struct fd_desc *fd)
 	return read_text(path, &text, NULL) < 0 ? NULL : text;
 }
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL
-#endif
-
-static int fd_copy(pid_t pid, pid_t tid, int fd)
+int res_fd_take(pid_t tid, int fd)
 {
-	/* A process whose leader has exited keeps its fds in its other threads. */
-	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, tid, tid == pid ? 0 : PIDFD_THREAD);
-	int copy;
+	int pidfd = (int)syscall(SYS_pidfd_open, tid, 0), copy, e;
 
+	/* A process whose leader has exited keeps its fds in its other threads. */
+	if (pidfd < 0 && errno == EINVAL)
+		pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
 	if (pidfd < 0)
 		return -errno;
 	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	return copy < 0 ? -errno : copy;
+	e = errno;
+	close(pidfd);
+	return copy < 0 ? -e : copy;
 }
 
 int res_fd_copy(const struct fd_desc *fd)
 {
-	return fd_copy(fd->pid, fd->tid, fd->fd);
+	return res_fd_take(fd->tid, fd->fd);
 }
 
 int res_fd_dup(struct ckpt_ctx *ctx, pid_t pid, pid_t tid, int fd)
 {
-	int copy = fd_copy(pid, tid, fd);
+	int copy = res_fd_take(tid, fd);
 
 	if (copy < 0)
 		return fail(ctx, copy, "pid %d fd %d: taking a copy (pidfd_getfd): %s", pid, fd, strerror(-copy));

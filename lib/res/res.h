@@ -178,7 +178,11 @@ const Ckpt__File *pipe_contents(const struct model *m, uint32_t kind, uint64_t i
 const Ckpt__File *mqueue_state(const struct model *m, uint64_t ino);
 bool mqueue_fail_point(struct ckpt_ctx *ctx, bool fired);
 
-/* registry.c: our own copy of the descriptor (pidfd_getfd), or -errno; res_fd_dup below says why. */
+/*
+ * registry.c: our own copy of descriptor fd of thread tid (pidfd_getfd: the
+ * same open file description), or -errno; res_fd_dup below says why.
+ */
+int res_fd_take(pid_t tid, int fd);
 int res_fd_copy(const struct fd_desc *fd);
 /*
  * filedata.c: memfds and unlinked files, whose content is in the image.

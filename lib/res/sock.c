@@ -7,27 +7,16 @@
 
 #include "sock.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
-
 int sock_take(struct ckpt_ctx *ctx, const struct fd_desc *fd)
 {
-	_cleanup_close_ int pidfd = -1;
-	int sk;
+	/* ckpt's own copy of a descriptor in flight: a dup will do. */
+	int sk = fd->pid == getpid() ? fcntl(fd->fd, F_DUPFD_CLOEXEC, 0) : res_fd_take(fd->tid, fd->fd);
 
-	if (fd->pid == getpid()) {
-		sk = fcntl(fd->fd, F_DUPFD_CLOEXEC, 0);
-	} else {
-		pidfd = (int)syscall(SYS_pidfd_open, fd->pid, 0);
-		sk = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd->fd, 0);
-	}
+	if (sk < 0 && fd->pid == getpid())
+		sk = -errno;
 	if (sk < 0)
-		return fail(ctx, -errno, "pid %d fd %d: taking a copy of the socket (pidfd_getfd): %s", fd->pid, fd->fd,
-			    strerror(errno));
+		return fail(ctx, sk, "pid %d fd %d: taking a copy of the socket (pidfd_getfd): %s", fd->pid, fd->fd,
+			    strerror(-sk));
 	return sk;
 }
 

@@ -303,7 +303,7 @@ void tcp_dump_end(struct ckpt_ctx *ctx, const Ckpt__InetSock *s, pid_t pid, int 
 	if (killed)
 		return;
 	snprintf(who, sizeof(who), "pid %d fd %d: ", pid, fd);
-	sk = inet_sock_take(pid, fd);
+	sk = res_fd_take(pid, fd);
 	if (sk < 0) {
 		pr_warn(ctx, "%sthe TCP connection stays in repair mode: %s", who, strerror(-sk));
 	} else {
