@@ -20,7 +20,7 @@ CPPFLAGS = -D_GNU_SOURCE -Iinclude -Ilib -I$(O)/gen -Ipie
 LDLIBS = -lprotobuf-c -lxxhash
 
 LIB_SRCS = $(wildcard lib/*.c) $(wildcard lib/res/*.c)
-LIB_OBJS = $(patsubst %.c,$(O)/%.o,$(LIB_SRCS)) $(O)/gen/ckpt.pb-c.o $(O)/lib/blob.o
+LIB_OBJS = $(patsubst %.c,$(O)/%.o,$(LIB_SRCS)) $(O)/gen/ckpt.pb-c.o $(O)/lib/blob.o $(O)/lib/snap_pump.o
 
 # The restorer runs with no libc and no fixed address.
 PIE_CFLAGS = -O2 -fpie -ffreestanding -fno-stack-protector -fno-builtin -nostdlib \
@@ -59,6 +59,10 @@ $(O)/pie/restorer.bin: $(O)/pie/head.o $(O)/pie/restorer.o pie/restorer.lds
 	@if readelf -r $(O)/pie/restorer.o | grep -q 'R_X86_64_64\|R_X86_64_32 '; then \
 		echo "restorer has absolute relocations"; exit 1; fi
 	objcopy -O binary $(O)/pie/restorer.elf $@
+
+$(O)/lib/snap_pump.o: lib/snap_pump.S
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@ $<
 
 $(O)/lib/blob.o: lib/blob.S $(O)/pie/restorer.bin
 	$(CC) -c -Wa,-I$(O)/pie -o $@ lib/blob.S

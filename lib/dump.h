@@ -28,11 +28,10 @@ struct dproc {
 	pid_t snap;               /* its pid as we see it; 0: none */
 	pid_t snap_theirs;        /* its pid as its parent sees it */
 	int snap_memfd;           /* /proc/SNAP/mem */
-	struct remote snap_rm;    /* system calls run in it */
-	uint64_t snap_scratch;    /* a page of its memory for their arguments */
-	int snap_pipe;            /* read end of a pipe it vmsplices pages into, or -1 */
-	int snap_pipe_wr;         /* the write end, in the snapshot's fd table */
-	int snap_pipe_size;
+	/* its pump (lib/snap_pump.S), or -1: our ends of its pipes */
+	int snap_ctl;             /* commands to it */
+	int snap_pipe;            /* the pages it vmsplices */
+	int snap_status;          /* how much of each command it spliced */
 	bool snap_tried;          /* snap_prepare ran */
 	Ckpt__Process *p;
 };

@@ -24,6 +24,7 @@
  * MADV_DONTFORK or MADV_WIPEONFORK mapping (missing or zero in a child).
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sched.h>
@@ -36,11 +37,11 @@
 #include "dump.h"
 #include "mem.h"
 #include "ptrace.h"
+#include "res/res.h"
 
 #define RSYS(rm, ret, nr, ...) remote_syscall(rm, ret, nr, __VA_ARGS__)
 
 #define SNAP_CLONE_FLAGS (CLONE_FILES | CLONE_FS) /* exit signal 0 */
-#define SNAP_PIPE_SIZE (1 << 20) /* the most an unprivileged F_SETPIPE_SZ gives */
 
 static bool snapshot_fits(const struct dump *d, const struct dproc *dp)
 {
@@ -67,51 +68,123 @@ static void kill_child(pid_t child)
 		;
 }
 
-/*
- * Gives the snapshot a pipe of its own to vmsplice its pages into. Its fd
- * table, shared with its parent until now, is replaced by an empty one
- * first: the parent must not see the pipe, and the snapshot must hold no
- * file of the tree. Without the pipe (-1) pages are read through
- * /proc/PID/mem instead.
- */
-static int snap_prepare(struct dump *d, struct dproc *dp)
-{
-	struct remote *rm = &dp->snap_rm;
-	_cleanup_close_ int pidfd = -1;
-	int fds[2];
-	long ret;
-	int r;
+/* The pump's mapping: its code on the first page, then its stack. */
+#define PUMP_STACK (4 * PAGE_SIZE)
+#define PUMP_MAP_SIZE (PAGE_SIZE + PUMP_STACK)
+#define PUMP_POLL_MS 250
 
-	r = remote_begin(rm, d->ctx, dp->snap, dp->syscall_ip);
-	if (r == 0)
-		r = RSYS(rm, &ret, SYS_close_range, 0, ~0U, CLOSE_RANGE_UNSHARE, 0, 0, 0);
+extern const uint8_t snap_pump_code[], snap_pump_code_end[];
+
+/* A pipe made inside the snapshot; *fds its two descriptors there. */
+static int remote_pipe(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t at, int fds[2])
+{
+	long ret;
+	int r = RSYS(rm, &ret, SYS_pipe2, at, O_CLOEXEC, 0, 0, 0, 0);
+
 	if (r == 0 && ret != 0)
-		r = fail(d->ctx, (int)ret, "snapshot of pid %d: close_range: %s", dp->pid, strerror((int)-ret));
-	if (r == 0)
-		r = RSYS(rm, &ret, SYS_mmap, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 (uint64_t)-1, 0);
+		r = fail(d->ctx, (int)ret, "snapshot of pid %d: pipe2: %s", dp->pid, strerror((int)-ret));
+	if (r == 0 && pread(dp->snap_memfd, fds, 2 * sizeof(int), (off_t)at) != 2 * sizeof(int))
+		r = fail(d->ctx, -EIO, "snapshot of pid %d: reading its pipe fds", dp->pid);
+	return r;
+}
+
+/* Our copy of the snapshot's descriptor fd. */
+static int take(struct dump *d, struct dproc *dp, int fd, int *out)
+{
+	*out = res_fd_take(dp->snap, fd);
+	if (*out < 0)
+		return fail(d->ctx, *out, "snapshot of pid %d: taking its fd %d: %s", dp->pid, fd, strerror(-*out));
+	return 0;
+}
+
+/* The pump's code, copied in, and its stack, in one new mapping of the snapshot. */
+static int pump_map(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t *map)
+{
+	size_t code = (size_t)(snap_pump_code_end - snap_pump_code);
+	long ret;
+	int r = RSYS(rm, &ret, SYS_mmap, 0, PUMP_MAP_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		     (uint64_t)-1, 0);
+
 	if (r == 0 && (unsigned long)ret > -4096UL)
 		r = fail(d->ctx, (int)ret, "snapshot of pid %d: mmap: %s", dp->pid, strerror((int)-ret));
 	if (r < 0)
 		return r;
-	dp->snap_scratch = (uint64_t)ret;
-	r = RSYS(rm, &ret, SYS_pipe2, dp->snap_scratch, O_CLOEXEC, 0, 0, 0, 0);
+	*map = (uint64_t)ret;
+	if (pwrite(dp->snap_memfd, snap_pump_code, code, (off_t)*map) != (ssize_t)code)
+		return fail(d->ctx, -EIO, "snapshot of pid %d: writing its pump", dp->pid);
+	r = RSYS(rm, &ret, SYS_mprotect, *map, PAGE_SIZE, PROT_READ | PROT_EXEC, 0, 0, 0);
 	if (r == 0 && ret != 0)
-		r = fail(d->ctx, (int)ret, "snapshot of pid %d: pipe2: %s", dp->pid, strerror((int)-ret));
-	if (r == 0 && pread(dp->snap_memfd, fds, sizeof(fds), (off_t)dp->snap_scratch) != sizeof(fds))
-		r = fail(d->ctx, -EIO, "snapshot of pid %d: reading its pipe fds", dp->pid);
+		r = fail(d->ctx, (int)ret, "snapshot of pid %d: mprotect: %s", dp->pid, strerror((int)-ret));
+	return r;
+}
+
+/* Lets the snapshot go, into its pump; it stays traced, so it dies with ckpt (EXITKILL). */
+static int pump_start(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t map, const int fds[3])
+{
+	struct user_regs_struct regs = rm->saved;
+
+	regs.rip = map;
+	regs.rsp = map + PUMP_MAP_SIZE - 8; /* as right after a call */
+	regs.orig_rax = (uint64_t)-1;
+	regs.rdi = (uint64_t)fds[0];
+	regs.rsi = (uint64_t)fds[1];
+	regs.rdx = (uint64_t)fds[2];
+	if (ptrace(PTRACE_SETREGS, dp->snap, 0, &regs) < 0 || ptrace(PTRACE_CONT, dp->snap, 0, 0) < 0)
+		return fail(d->ctx, -errno, "snapshot of pid %d: starting its pump: %s", dp->pid, strerror(errno));
+	rm->active = false; /* its registers are the pump's for good */
+	return 0;
+}
+
+/*
+ * Starts the snapshot's pump, with three pipes: commands, pages, reports.
+ * Its fd table, shared with its parent until now, is replaced by an empty
+ * one first: the parent must not see the pipes, and the snapshot must hold
+ * no file of the tree.
+ */
+static int snap_prepare(struct dump *d, struct dproc *dp)
+{
+	struct remote rm;
+	int ctl[2], data[2], status[2];
+	uint64_t map = 0;
+	long ret;
+	int r;
+
+	r = remote_begin(&rm, d->ctx, dp->snap, dp->syscall_ip);
+	if (r == 0)
+		r = RSYS(&rm, &ret, SYS_close_range, 0, ~0U, CLOSE_RANGE_UNSHARE, 0, 0, 0);
+	if (r == 0 && ret != 0)
+		r = fail(d->ctx, (int)ret, "snapshot of pid %d: close_range: %s", dp->pid, strerror((int)-ret));
+	if (r == 0)
+		r = pump_map(d, dp, &rm, &map);
+	/* pipe2 writes the fds on the pump's stack, unused until it starts */
+	if (r == 0)
+		r = remote_pipe(d, dp, &rm, map + PAGE_SIZE, ctl);
+	if (r == 0)
+		r = remote_pipe(d, dp, &rm, map + PAGE_SIZE, data);
+	if (r == 0)
+		r = remote_pipe(d, dp, &rm, map + PAGE_SIZE, status);
+	if (r == 0)
+		r = take(d, dp, ctl[1], &dp->snap_ctl);
+	if (r == 0)
+		r = take(d, dp, data[0], &dp->snap_pipe);
+	if (r == 0)
+		r = take(d, dp, status[0], &dp->snap_status);
 	if (r < 0)
 		return r;
-	pidfd = (int)syscall(SYS_pidfd_open, dp->snap, 0);
-	if (pidfd >= 0)
-		dp->snap_pipe = (int)syscall(SYS_pidfd_getfd, pidfd, fds[0], 0);
-	if (pidfd < 0 || dp->snap_pipe < 0)
-		return fail(d->ctx, -errno, "snapshot of pid %d: taking its pipe: %s", dp->pid, strerror(errno));
-	dp->snap_pipe_wr = fds[1];
-	dp->snap_pipe_size = fcntl(dp->snap_pipe, F_SETPIPE_SZ, SNAP_PIPE_SIZE);
-	if (dp->snap_pipe_size <= 0)
-		dp->snap_pipe_size = fcntl(dp->snap_pipe, F_GETPIPE_SZ);
-	return 0;
+	/* The most an unprivileged F_SETPIPE_SZ gives: fewer wake-ups on both sides. */
+	fcntl(dp->snap_pipe, F_SETPIPE_SZ, 1 << 20);
+	return pump_start(d, dp, &rm, map, (int[3]){ ctl[0], data[1], status[1] });
+}
+
+static void pump_close(struct dproc *dp)
+{
+	int *fds[] = { &dp->snap_ctl, &dp->snap_pipe, &dp->snap_status };
+
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
 }
 
 /* Done on the first read, once the tree runs again: none of it needs the tree stopped. */
@@ -124,37 +197,74 @@ static int snap_ready(struct dump *d, struct dproc *dp)
 		return 0;
 	pr_info(d->ctx, "pid %d: snapshot %d: %s; its pages are read through /proc", dp->pid, dp->snap, d->ctx->err);
 	d->ctx->err[0] = 0;
-	if (dp->snap_pipe >= 0)
-		close(dp->snap_pipe);
-	dp->snap_pipe = -1;
+	pump_close(dp);
 	return -ENOSYS;
+}
+
+/* The pump failed: the rest is read through /proc. */
+static int pump_broken(struct dump *d, struct dproc *dp, const char *why)
+{
+	pr_info(d->ctx, "pid %d: snapshot %d: its pump %s; its pages are read through /proc", dp->pid, dp->snap,
+		why);
+	pump_close(dp);
+	return -EIO;
+}
+
+/*
+ * Waits until one of pf is ready. The snapshot is traced: a signal sent to
+ * its process group (job control, say) stops it until we let it go on.
+ */
+static int pump_wait(struct dump *d, struct dproc *dp, struct pollfd *pf, nfds_t n)
+{
+	for (;;) {
+		siginfo_t si = { 0 };
+		int ready = poll(pf, n, PUMP_POLL_MS), r;
+
+		if (ready > 0)
+			return 0;
+		if (ready < 0 && errno != EINTR)
+			return -errno;
+		r = dump_check_interrupt(d);
+		if (r < 0)
+			return r;
+		if (waitid(P_PID, (id_t)dp->snap, &si, WSTOPPED | WNOHANG | __WALL) == 0 && si.si_pid == dp->snap)
+			ptrace(PTRACE_CONT, dp->snap, 0, 0); /* the signal is dropped */
+	}
 }
 
 int snap_read(struct dump *d, struct dproc *dp, uint64_t addr, uint8_t *buf, size_t len)
 {
+	uint64_t cmd[2] = { addr, len }, spliced;
+	size_t got = 0;
 	int r = snap_ready(d, dp);
 
 	if (r < 0)
 		return r;
-	while (len > 0) {
-		struct iovec iov = { (void *)addr, len < (size_t)dp->snap_pipe_size ? len : (size_t)dp->snap_pipe_size };
-		long ret;
+	if (write(dp->snap_ctl, cmd, sizeof(cmd)) != sizeof(cmd))
+		return pump_broken(d, dp, "takes no command");
+	/* Pages as they come; then its report, once the pipe is drained. */
+	for (;;) {
+		struct pollfd pf[2] = { { dp->snap_status, POLLIN, 0 }, { dp->snap_pipe, POLLIN, 0 } };
+		ssize_t n;
 
-		if (pwrite(dp->snap_memfd, &iov, sizeof(iov), (off_t)dp->snap_scratch) != sizeof(iov))
-			return -EIO;
-		r = RSYS(&dp->snap_rm, &ret, SYS_vmsplice, (uint64_t)dp->snap_pipe_wr, dp->snap_scratch, 1, 0, 0, 0);
-		if (r < 0)
+		r = pump_wait(d, dp, pf, got < len ? 2 : 1);
+		if (r == -EINTR)
 			return r;
-		if (ret <= 0)
-			return ret < 0 ? (int)ret : -EIO; /* PROT_NONE, say: the caller reads it another way */
-		r = read_full(dp->snap_pipe, buf, (size_t)ret);
 		if (r < 0)
-			return fail(d->ctx, r, "snapshot of pid %d: reading its pipe: %s", dp->pid, strerror(-r));
-		addr += (uint64_t)ret;
-		buf += ret;
-		len -= (size_t)ret;
+			return pump_broken(d, dp, "cannot be waited for");
+		if (got == len || !(pf[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			break;
+		n = read(dp->snap_pipe, buf + got, len - got);
+		if (n <= 0)
+			return pump_broken(d, dp, "ended");
+		got += (size_t)n;
 	}
-	return 0;
+	if (read_full(dp->snap_status, &spliced, sizeof(spliced)) < 0 || spliced > len)
+		return pump_broken(d, dp, "gave no report");
+	/* What it spliced before it stopped short is in the pipe. */
+	if (got < spliced && read_full(dp->snap_pipe, buf + got, spliced - got) < 0)
+		return pump_broken(d, dp, "ended");
+	return spliced == len ? 0 : -EFAULT; /* PROT_NONE, say: the caller reads it another way */
 }
 
 static int snap_one(struct dump *d, struct dproc *dp)
@@ -190,7 +300,7 @@ static int snap_one(struct dump *d, struct dproc *dp)
 	}
 	dp->snap = child;
 	dp->snap_theirs = (pid_t)ret;
-	dp->snap_pipe = -1;
+	dp->snap_ctl = dp->snap_pipe = dp->snap_status = -1;
 	pr_info(d->ctx, "pid %d: copy-on-write snapshot %d taken: its memory is written while it runs", dp->pid,
 		child);
 	return 0;
@@ -241,8 +351,7 @@ void snap_drop_all(struct dump *d, bool tree_stopped)
 		if (!dp->snap)
 			continue;
 		close(dp->snap_memfd);
-		if (dp->snap_pipe >= 0)
-			close(dp->snap_pipe);
+		pump_close(dp);
 		kill_child(dp->snap);
 		reap_in_parent(d, dp, tree_stopped);
 		dp->snap = 0;
