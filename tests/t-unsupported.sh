@@ -33,7 +33,7 @@ for kind in $("$BIN/unsupported" --list); do
 		raw) pat="$p: raw IPv4 socket of protocol 1 is not supported \(only TCP and UDP are\)" ;;
 		packet) pat="$p: packet socket \(type 3, protocol [0-9]+\) is not supported" ;;
 		netlink-queued) pat="$p: netlink socket \(protocol 0, NETLINK_ROUTE\) has [0-9]+ bytes queued \(unread replies or events\); they cannot be saved|$p: netlink socket \(protocol 0, NETLINK_ROUTE\) has messages queued \([0-9]+ bytes with overhead: unread replies or events\); they cannot be saved" ;;
-		tcp-pending) pat="$p: listening TCP socket on port [0-9]+ has 1 connections the program has not accepted yet; they cannot be saved" ;;
+		tcp-pending) pat="$p: listening TCP socket on port [0-9]+ has 1 connections the program has not accepted yet; they cannot be saved \\(--tcp-close drops them\\)" ;;
 		epoll-closed) pat="$p: epoll watches a file added as fd 10 that is no longer open there; not supported yet" ;;
 		fanotify | userfaultfd | pidfd | io_uring)
 			pat="$p: $kind is not supported yet" ;;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * TCP sockets. Listening sockets come back bound, with their backlog (one
+ * TCP sockets. Listening sockets come back bound, with their backlog. One
  * with connections the program has not accepted yet is refused: the kernel
- * cannot be given those back). Connections, with --tcp-established, are
+ * shows them only by accepting them, and has no way to put a connection
+ * back on a listener's queue; with --tcp-close they are dropped instead
+ * (their peers see a reset when the dumped tree ends). Connections, with --tcp-established, are
  * read and rebuilt with TCP_REPAIR, which the kernel offers for exactly
  * this: in repair mode a socket shows and takes its sequence numbers
  * (TCP_QUEUE_SEQ), its queues (peeked with recv, refilled with send, after
@@ -246,10 +248,14 @@ int tcp_dump(struct ckpt_ctx *ctx, const struct ckpt_dump_opts *opts, const stru
 		return fail(ctx, r, "pid %d fd %d: TCP_INFO: %s", fd->pid, fd->fd, strerror(-r));
 	s->state = ti.tcpi_state;
 	if (s->state == TCP_LISTEN) {
-		if (ti.tcpi_unacked)
+		/* For a listener, tcpi_unacked counts the connections waiting in its accept queue. */
+		if (ti.tcpi_unacked && !opts->tcp_close)
 			return fail(ctx, -EOPNOTSUPP,
-				    "pid %d fd %d: listening TCP socket on port %u has %u connections the program has not accepted yet; they cannot be saved",
+				    "pid %d fd %d: listening TCP socket on port %u has %u connections the program has not accepted yet; they cannot be saved (--tcp-close drops them)",
 				    fd->pid, fd->fd, s->src_port, ti.tcpi_unacked);
+		if (ti.tcpi_unacked)
+			pr_warn(ctx, "pid %d fd %d: listening TCP socket on port %u: %u connections the program has not accepted yet are dropped (--tcp-close); it comes back with none",
+				fd->pid, fd->fd, s->src_port, ti.tcpi_unacked);
 		s->has_backlog = true;
 		s->backlog = ti.tcpi_sacked;
 		return 0;
