@@ -102,7 +102,7 @@ FUZZ_CC = clang
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS = -O1 -g $(FUZZ_SAN)
 FUZZ_CPPFLAGS = -D_GNU_SOURCE -Iinclude -Ilib -I$(FUZZ_O)/gen -Ipie
-FUZZ_LIB_OBJS = $(patsubst %.c,$(FUZZ_O)/%.o,$(LIB_SRCS)) $(FUZZ_O)/gen/ckpt.pb-c.o
+FUZZ_LIB_OBJS = $(patsubst %.c,$(FUZZ_O)/%.o,$(LIB_SRCS)) $(FUZZ_O)/gen/ckpt.pb-c.o $(FUZZ_O)/lib/snap_pump.o
 
 fuzz: $(FUZZ_O)/image_reader
 
@@ -117,6 +117,10 @@ $(FUZZ_O)/gen/ckpt.pb-c.o: $(FUZZ_O)/gen/ckpt.pb-c.c
 $(FUZZ_O)/lib/%.o: lib/%.c $(FUZZ_O)/gen/ckpt.pb-c.h $(wildcard lib/*.h lib/res/*.h include/*.h pie/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) $(WARN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_O)/lib/snap_pump.o: lib/snap_pump.S
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -c -o $@ $<
 
 $(FUZZ_O)/libckpt-fuzz.a: $(FUZZ_LIB_OBJS)
 	rm -f $@
