@@ -399,6 +399,32 @@ static int check_seccomp_suspended(struct dump *d, struct dproc *dp)
 	return 0;
 }
 
+/*
+ * Nice value, scheduling policy and CPU affinity belong to each thread: a
+ * worker pinned to a CPU of its own must come back pinned there.
+ */
+static int thread_sched(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
+{
+	cpu_set_t set;
+	long long f[42];
+	char state;
+	int r = parse_stat(dp->pid, (pid_t)t->tid, &state, f, 42);
+
+	if (r < 0)
+		return fail(d->ctx, r, "pid %d tid %u: reading stat: %s", dp->pid, t->tid, strerror(-r));
+	t->has_nice = t->has_sched_policy = t->has_sched_priority = true;
+	t->nice = (int32_t)f[19];
+	t->sched_priority = (uint32_t)f[40];
+	t->sched_policy = (uint32_t)f[41];
+	if (sched_getaffinity((pid_t)t->tid, sizeof(set), &set) == 0) {
+		t->has_cpu_affinity = true;
+		t->cpu_affinity.data = arena_alloc(&d->m.arena, sizeof(set));
+		memcpy(t->cpu_affinity.data, &set, sizeof(set));
+		t->cpu_affinity.len = sizeof(set);
+	}
+	return 0;
+}
+
 static int collect_threads(struct dump *d, struct dproc *dp)
 {
 	uint64_t scratch = 0;
@@ -438,6 +464,8 @@ static int collect_threads(struct dump *d, struct dproc *dp)
 			r2 = remote_end(&trm);
 			r = r ? r : r2;
 		}
+		if (r == 0)
+			r = thread_sched(d, dp, t);
 		if (r == 0)
 			LIST_PUSH(&d->m.threads, t);
 	}

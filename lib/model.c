@@ -257,6 +257,7 @@ static int validate_thread(const struct model *m, struct ckpt_ctx *ctx, const Ck
 		if (t->sigpending[i].len != 128)
 			return fail(ctx, -EBADMSG, "image damaged: pending signal of thread %u", t->tid);
 	if (t->rseq_len > 4096 || t->robust_list_len > 4096 || t->seccomp_mode > 2 || t->n_seccomp_filters > 1024 ||
+	    (t->has_cpu_affinity && (t->cpu_affinity.len == 0 || t->cpu_affinity.len > 1024)) ||
 	    (t->n_seccomp_filters > 0) != (t->seccomp_mode == 2))
 		return fail(ctx, -EBADMSG, "image damaged: thread %u", t->tid);
 	for (size_t i = 0; i < t->n_seccomp_filters; i++) {

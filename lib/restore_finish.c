@@ -4,7 +4,9 @@
  * is parked in the restorer; we stop it, give it its registers, FPU state
  * and signal mask, unmap the restorer block, and let it go.
  */
+#include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -132,6 +134,25 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 	return r ? r : r2;
 }
 
+/*
+ * A thread's own scheduling: it came from clone() with its creator's. CPUs
+ * the image had may not exist here: keep those then, and say so.
+ */
+static int set_thread_sched(struct restore *rs, const Ckpt__Thread *t)
+{
+	struct sched_param sp = { .sched_priority = (int)t->sched_priority };
+	pid_t tid = (pid_t)t->tid;
+
+	if (t->has_nice && setpriority(PRIO_PROCESS, (id_t)tid, t->nice) < 0)
+		return fail(rs->ctx, -errno, "tid %d: nice %d: %s", tid, t->nice, strerror(errno));
+	if (t->has_sched_policy && sched_setscheduler(tid, (int)t->sched_policy, &sp) < 0)
+		return fail(rs->ctx, -errno, "tid %d: scheduler policy %u: %s", tid, t->sched_policy, strerror(errno));
+	if (t->has_cpu_affinity && sched_setaffinity(tid, t->cpu_affinity.len, (cpu_set_t *)t->cpu_affinity.data) < 0)
+		pr_warn(rs->ctx, "tid %d: its CPU affinity cannot be set here (%s); it keeps its process's",
+			tid, strerror(errno));
+	return 0;
+}
+
 static int set_thread_state(struct restore *rs, const Ckpt__Thread *t)
 {
 	pid_t tid = (pid_t)t->tid;
@@ -153,7 +174,7 @@ static int set_thread_state(struct restore *rs, const Ckpt__Thread *t)
 		return fail(rs->ctx, -errno, "tid %d: setting the XSAVE area: %s", tid, strerror(errno));
 	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(uint64_t), &t->sigmask) < 0)
 		return fail(rs->ctx, -errno, "tid %d: setting the signal mask: %s", tid, strerror(errno));
-	return 0;
+	return set_thread_sched(rs, t);
 }
 
 static int finish_process(struct restore *rs, struct rproc *rp)

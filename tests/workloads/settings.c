@@ -14,14 +14,17 @@
  *   child   umask 077; cwd /; personality PER_LINUX; comm "wl-set-child";
  *           RLIMIT_NOFILE 256/2048; nice 7; SCHED_OTHER; affinity the last
  *           CPU; oom_score_adj 700; dumpable; parent-death signal SIGUSR2
- *           (whose handler counts: a restore must not fire it).
+ *           (whose handler counts: a restore must not fire it); and a
+ *           second thread with settings of its own: nice 11, SCHED_IDLE,
+ *           affinity CPU 0 (Linux keeps these per thread).
  *
  * On SIGUSR1 each process compares: umask (/proc/self/status Umask), cwd
  * (getcwd and the inode of "."), personality, comm (PR_GET_NAME and
  * /proc/self/comm), all 16 rlimits, getpriority, sched_getscheduler and its
  * priority, sched_getaffinity, /proc/self/oom_score_adj, PR_GET_DUMPABLE,
  * PR_GET_CHILD_SUBREAPER, PR_GET_PDEATHSIG, and the nice/policy fields of
- * /proc/self/stat. The parent also checks that READ_IMPLIES_EXEC acts: a
+ * /proc/self/stat; the child also compares its second thread's nice,
+ * policy and affinity, read by its tid. The parent also checks that READ_IMPLIES_EXEC acts: a
  * read-only mapping made before it was set stays "r--p", one made after the
  * restore is "r-xp". Results: "PASS" or "FAIL: why" in RESULT_FILE (the
  * child's in RESULT_FILE.child, folded into the parent's).
@@ -37,6 +40,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -248,8 +254,61 @@ static void perms_of(const void *addr, char *out)
 	strcpy(out, "none");
 }
 
+/* The child's second thread: scheduling settings of its own, read by its tid. */
+struct thread_sched {
+	int prio, policy;
+	cpu_set_t cpus;
+};
+
+static atomic_int worker_tid;
+
+static void *worker(void *arg)
+{
+	struct sched_param sp = { 0 };
+	sigset_t all;
+	cpu_set_t set;
+
+	(void)arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 11) < 0 || sched_setscheduler(0, SCHED_IDLE, &sp) < 0 ||
+	    sched_setaffinity(0, sizeof(set), &set) < 0)
+		atomic_store(&worker_tid, -errno);
+	else
+		atomic_store(&worker_tid, (int)syscall(SYS_gettid));
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int thread_take(pid_t tid, struct thread_sched *t)
+{
+	errno = 0;
+	t->prio = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (errno)
+		return -1;
+	t->policy = sched_getscheduler(tid);
+	return t->policy < 0 || sched_getaffinity(tid, sizeof(t->cpus), &t->cpus) < 0 ? -1 : 0;
+}
+
+static void thread_compare(const struct thread_sched *b, const struct thread_sched *a)
+{
+	char x[256], y[256];
+
+	if (a->prio != b->prio || a->policy != b->policy)
+		FAILF("second thread: nice %d policy %d, was nice %d policy %d", a->prio, a->policy, b->prio, b->policy);
+	cpus_text(&a->cpus, x, sizeof(x));
+	cpus_text(&b->cpus, y, sizeof(y));
+	if (!CPU_EQUAL(&a->cpus, &b->cpus))
+		FAILF("second thread: CPU affinity {%s}, was {%s}", x, y);
+}
+
 static void child_main(const char *result)
 {
+	struct thread_sched tb, ta;
+	pthread_t th;
 	struct sigaction sa = { .sa_handler = on_usr2 };
 	struct sched_param sp = { 0 };
 	char path[4200];
@@ -282,16 +341,22 @@ static void child_main(const char *result)
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	if (prctl(PR_SET_PDEATHSIG, SIGUSR2, 0, 0, 0) < 0)
 		FAILF("PR_SET_PDEATHSIG: %s", strerror(errno));
-	if (!why[0] && take(&before) < 0)
+	if (pthread_create(&th, NULL, worker, NULL))
+		FAILF("pthread_create failed");
+	for (int i = 0; i < 2000 && !atomic_load(&worker_tid); i++)
+		usleep(1000);
+	if (atomic_load(&worker_tid) <= 0)
+		FAILF("second thread: cannot set its settings: %s", strerror(-atomic_load(&worker_tid)));
+	if (!why[0] && (take(&before) < 0 || thread_take(atomic_load(&worker_tid), &tb) < 0))
 		FAILF("cannot read settings: %s", strerror(errno));
 	write_text(path, "ready", NULL);
 	if (why[0])
 		_exit(report(path));
 	wait_for_verify();
-	if (take(&after) < 0)
+	if (take(&after) < 0 || thread_take(atomic_load(&worker_tid), &ta) < 0)
 		FAILF("cannot read settings after restore: %s", strerror(errno));
 	else
-		compare(&before, &after);
+		compare(&before, &after), thread_compare(&tb, &ta);
 	if (pdeath_count)
 		FAILF("received its parent-death signal %d times", (int)pdeath_count);
 	_exit(report(path));
