@@ -7,6 +7,7 @@
  */
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/ioprio.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -210,6 +211,17 @@ static int remote_process_state(struct dump *d, struct dproc *dp, struct remote 
 	if (r < 0 || (r = read_remote(d, dp, scratch, &p->child_subreaper, 4)) < 0)
 		return r;
 	p->has_child_subreaper = true;
+	r = RSYS(rm, &ret, SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0);
+	if (r < 0)
+		return r;
+	p->has_thp_disable = ret > 0;
+	p->thp_disable = ret > 0 ? (uint32_t)ret : 0;
+	/* Kernels before 6.3 have no memory-deny-write-execute: EINVAL. */
+	r = RSYS(rm, &ret, SYS_prctl, PR_GET_MDWE, 0, 0, 0, 0, 0);
+	if (r < 0)
+		return r;
+	p->has_mdwe = ret > 0;
+	p->mdwe = ret > 0 ? (uint32_t)ret : 0;
 	return 0;
 }
 
@@ -399,15 +411,31 @@ static int check_seccomp_suspended(struct dump *d, struct dproc *dp)
 	return 0;
 }
 
+static int read_int_file(const char *dir, const char *name, long long *v, int base)
+{
+	_cleanup_free_ char *text = NULL;
+	char path[96];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	r = read_text(path, &text, NULL);
+	if (r < 0)
+		return r;
+	*v = strtoll(text, NULL, base);
+	return 0;
+}
+
 /*
- * Nice value, scheduling policy and CPU affinity belong to each thread: a
- * worker pinned to a CPU of its own must come back pinned there.
+ * Nice value, scheduling policy, CPU affinity, I/O priority and timer
+ * slack belong to each thread: a worker pinned to a CPU of its own must
+ * come back pinned there.
  */
 static int thread_sched(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
 {
 	cpu_set_t set;
-	long long f[42];
-	char state;
+	long long f[42], slack;
+	char state, dir[64];
+	long io;
 	int r = parse_stat(dp->pid, (pid_t)t->tid, &state, f, 42);
 
 	if (r < 0)
@@ -421,6 +449,18 @@ static int thread_sched(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
 		t->cpu_affinity.data = arena_alloc(&d->m.arena, sizeof(set));
 		memcpy(t->cpu_affinity.data, &set, sizeof(set));
 		t->cpu_affinity.len = sizeof(set);
+	}
+	/* An I/O priority only if one was set: class NONE follows the nice value. */
+	io = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, (int)t->tid);
+	if (io > 0 && IOPRIO_PRIO_CLASS(io) != IOPRIO_CLASS_NONE) {
+		t->has_ioprio = true;
+		t->ioprio = (uint32_t)io;
+	}
+	/* Only /proc/PID has it; a thread's tid there names the thread. */
+	snprintf(dir, sizeof(dir), "/proc/%u", t->tid);
+	if (read_int_file(dir, "timerslack_ns", &slack, 10) == 0 && slack > 0) {
+		t->has_timer_slack_ns = true;
+		t->timer_slack_ns = (uint64_t)slack;
 	}
 	return 0;
 }
@@ -479,20 +519,6 @@ static int collect_threads(struct dump *d, struct dproc *dp)
 	for (size_t i = d->m.threads.n - dp->nr_tids; r == 0 && i < d->m.threads.n; i++)
 		r = dump_thread_regs(d, dp, d->m.threads.v[i]);
 	return r;
-}
-
-static int read_int_file(const char *dir, const char *name, long long *v, int base)
-{
-	_cleanup_free_ char *text = NULL;
-	char path[96];
-	int r;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	r = read_text(path, &text, NULL);
-	if (r < 0)
-		return r;
-	*v = strtoll(text, NULL, base);
-	return 0;
 }
 
 static int dump_mm_info(struct dump *d, struct dproc *dp, const long long *f)

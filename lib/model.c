@@ -225,6 +225,7 @@ static int validate_proc(const struct model *m, struct ckpt_ctx *ctx, const Ckpt
 	if (p->state == 1)
 		return 0;
 	if (!p->mm || p->nr_threads == 0 || p->nr_threads > 100000 || p->n_sigactions > 64 || p->n_rlimits > 16 ||
+	    (p->has_thp_disable && (p->thp_disable & ~3u || !(p->thp_disable & 1))) || (p->has_mdwe && p->mdwe & ~3u) ||
 	    p->cpu_affinity.len > 1024 || p->n_shared_sigpending > 100000)
 		return fail(ctx, -EBADMSG, "image damaged: process %u", p->pid);
 	for (size_t i = 0; i < p->n_sigactions; i++)
@@ -258,6 +259,7 @@ static int validate_thread(const struct model *m, struct ckpt_ctx *ctx, const Ck
 			return fail(ctx, -EBADMSG, "image damaged: pending signal of thread %u", t->tid);
 	if (t->rseq_len > 4096 || t->robust_list_len > 4096 || t->seccomp_mode > 2 || t->n_seccomp_filters > 1024 ||
 	    (t->has_cpu_affinity && (t->cpu_affinity.len == 0 || t->cpu_affinity.len > 1024)) ||
+	    (t->has_ioprio && t->ioprio >> 13 > 3) ||
 	    (t->n_seccomp_filters > 0) != (t->seccomp_mode == 2))
 		return fail(ctx, -EBADMSG, "image damaged: thread %u", t->tid);
 	for (size_t i = 0; i < t->n_seccomp_filters; i++) {

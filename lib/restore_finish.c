@@ -4,6 +4,8 @@
  * is parked in the restorer; we stop it, give it its registers, FPU state
  * and signal mask, unmap the restorer block, and let it go.
  */
+#include <fcntl.h>
+#include <linux/ioprio.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -125,6 +127,16 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 	/* Now that no descriptor of ckpt's is left to close, which would undo them. */
 	if (r == 0)
 		r = mqueue_restore_notify(rs, rp, &rm);
+	/*
+	 * Once the memory is rebuilt: from now on the process may not make
+	 * memory executable, which the restore did. (Before the unmap: these
+	 * calls run on the restorer's syscall instruction.)
+	 */
+	if (r == 0 && rp->p->has_mdwe)
+		r = remote_syscall(&rm, &ret, SYS_prctl, PR_SET_MDWE, rp->p->mdwe, 0, 0, 0, 0);
+	if (r == 0 && rp->p->has_mdwe && ret < 0)
+		r = fail(rs->ctx, (int)ret, "pid %d: memory-deny-write-execute 0x%x: %s", pid, rp->p->mdwe,
+			 strerror((int)-ret));
 	if (r == 0)
 		r = remote_syscall(&rm, &ret, SYS_munmap, s, e - s, 0, 0, 0, 0);
 	if (r == 0 && ret < 0)
@@ -132,6 +144,23 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 	/* Back to an interrupt stop, on the signal path, for the final registers. */
 	r2 = remote_end(&rm);
 	return r ? r : r2;
+}
+
+static int set_timer_slack(struct restore *rs, const Ckpt__Thread *t)
+{
+	char path[64], val[32];
+	int fd, n, ok;
+
+	snprintf(path, sizeof(path), "/proc/%u/timerslack_ns", t->tid); /* the thread's, by its tid */
+	n = snprintf(val, sizeof(val), "%llu", (unsigned long long)t->timer_slack_ns);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ok = fd >= 0 && write(fd, val, (size_t)n) == n;
+	if (!ok)
+		pr_warn(rs->ctx, "tid %u: timer slack %s ns cannot be set (%s); it keeps its creator's", t->tid, val,
+			strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return 0;
 }
 
 /*
@@ -150,6 +179,10 @@ static int set_thread_sched(struct restore *rs, const Ckpt__Thread *t)
 	if (t->has_cpu_affinity && sched_setaffinity(tid, t->cpu_affinity.len, (cpu_set_t *)t->cpu_affinity.data) < 0)
 		pr_warn(rs->ctx, "tid %d: its CPU affinity cannot be set here (%s); it keeps its process's",
 			tid, strerror(errno));
+	if (t->has_ioprio && syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, (int)t->ioprio) < 0)
+		return fail(rs->ctx, -errno, "tid %d: I/O priority 0x%x: %s", tid, t->ioprio, strerror(errno));
+	if (t->has_timer_slack_ns)
+		return set_timer_slack(rs, t);
 	return 0;
 }
 

@@ -109,6 +109,9 @@ static void set_settings(struct restore *rs, const Ckpt__Process *p)
 		TASK_FAIL(rs, pid, -errno, "pid %d: nice %d: %s", pid, p->nice, strerror(errno));
 	if (sched_setscheduler(0, (int)p->sched_policy, &sp) < 0)
 		TASK_FAIL(rs, pid, -errno, "pid %d: scheduler policy %u: %s", pid, p->sched_policy, strerror(errno));
+	if (p->has_thp_disable && prctl(PR_SET_THP_DISABLE, p->thp_disable & 1, p->thp_disable & ~1u, 0, 0) < 0)
+		TASK_FAIL(rs, pid, -errno, "pid %d: disabling transparent huge pages (0x%x): %s", pid, p->thp_disable,
+			  strerror(errno));
 	/* CPUs the image had may not exist here: keep ours then. */
 	if (p->cpu_affinity.len)
 		sched_setaffinity(0, p->cpu_affinity.len, (cpu_set_t *)p->cpu_affinity.data);

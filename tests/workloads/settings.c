@@ -10,13 +10,17 @@
  *           RLIMIT_CORE 0/0, RLIMIT_STACK soft 4 MiB, RLIMIT_CPU soft 10 h,
  *           RLIMIT_MSGQUEUE 8192/16384 (never above the current hard limit);
  *           nice 5; SCHED_BATCH; affinity CPU 0; oom_score_adj 500;
- *           not dumpable; child subreaper.
+ *           not dumpable; child subreaper; I/O priority best-effort 3;
+ *           timer slack 200 us; transparent huge pages disabled.
  *   child   umask 077; cwd /; personality PER_LINUX; comm "wl-set-child";
  *           RLIMIT_NOFILE 256/2048; nice 7; SCHED_OTHER; affinity the last
  *           CPU; oom_score_adj 700; dumpable; parent-death signal SIGUSR2
- *           (whose handler counts: a restore must not fire it); and a
+ *           (whose handler counts: a restore must not fire it);
+ *           memory-deny-write-execute where the kernel has it (6.3),
+ *           checked to still refuse a writable executable mapping; and a
  *           second thread with settings of its own: nice 11, SCHED_IDLE,
- *           affinity CPU 0 (Linux keeps these per thread).
+ *           affinity CPU 0, I/O priority idle, timer slack 300 us (Linux
+ *           keeps these per thread).
  *
  * On SIGUSR1 each process compares: umask (/proc/self/status Umask), cwd
  * (getcwd and the inode of "."), personality, comm (PR_GET_NAME and
@@ -40,7 +44,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <linux/ioprio.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <sys/prctl.h>
@@ -50,6 +56,12 @@
 #include <unistd.h>
 
 #include "report.h"
+
+#ifndef PR_SET_MDWE
+#define PR_SET_MDWE 65
+#define PR_GET_MDWE 66
+#define PR_MDWE_REFUSE_EXEC_GAIN 1
+#endif
 
 static volatile sig_atomic_t verify_requested, pdeath_count;
 
@@ -87,6 +99,7 @@ struct settings {
 	char oom[32];
 	int dumpable, subreaper, pdeath;
 	long stat_nice, stat_rtprio, stat_policy;
+	long ioprio, timerslack, thp_disable, mdwe;
 };
 
 static int stat_fields(long *nice, long *rtprio, long *policy)
@@ -149,6 +162,12 @@ static int take(struct settings *s)
 	s->dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 	if (prctl(PR_GET_CHILD_SUBREAPER, &s->subreaper, 0, 0, 0) < 0 || prctl(PR_GET_PDEATHSIG, &s->pdeath, 0, 0, 0) < 0)
 		return -1;
+	s->ioprio = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0);
+	s->timerslack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+	s->thp_disable = prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0);
+	s->mdwe = prctl(PR_GET_MDWE, 0, 0, 0, 0);
+	if (s->ioprio < 0 || s->timerslack < 0 || s->thp_disable < 0)
+		return -1;
 	return stat_fields(&s->stat_nice, &s->stat_rtprio, &s->stat_policy);
 }
 
@@ -197,6 +216,14 @@ static void compare(const struct settings *b, const struct settings *a)
 		FAILF("child subreaper %d, was %d", a->subreaper, b->subreaper);
 	if (a->pdeath != b->pdeath)
 		FAILF("parent-death signal %d, was %d", a->pdeath, b->pdeath);
+	if (a->ioprio != b->ioprio)
+		FAILF("I/O priority 0x%lx, was 0x%lx", a->ioprio, b->ioprio);
+	if (a->timerslack != b->timerslack)
+		FAILF("timer slack %ld ns, was %ld", a->timerslack, b->timerslack);
+	if (a->thp_disable != b->thp_disable)
+		FAILF("PR_GET_THP_DISABLE %ld, was %ld", a->thp_disable, b->thp_disable);
+	if (a->mdwe != b->mdwe)
+		FAILF("PR_GET_MDWE %ld, was %ld", a->mdwe, b->mdwe);
 	if (a->stat_nice != b->stat_nice || a->stat_policy != b->stat_policy || a->stat_rtprio != b->stat_rtprio)
 		FAILF("/proc/self/stat nice %ld policy %ld rt_priority %ld, were %ld %ld %ld", a->stat_nice,
 		      a->stat_policy, a->stat_rtprio, b->stat_nice, b->stat_policy, b->stat_rtprio);
@@ -258,6 +285,7 @@ static void perms_of(const void *addr, char *out)
 struct thread_sched {
 	int prio, policy;
 	cpu_set_t cpus;
+	long ioprio, timerslack;
 };
 
 static atomic_int worker_tid;
@@ -274,7 +302,9 @@ static void *worker(void *arg)
 	CPU_ZERO(&set);
 	CPU_SET(0, &set);
 	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 11) < 0 || sched_setscheduler(0, SCHED_IDLE, &sp) < 0 ||
-	    sched_setaffinity(0, sizeof(set), &set) < 0)
+	    sched_setaffinity(0, sizeof(set), &set) < 0 ||
+	    syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)) < 0 ||
+	    prctl(PR_SET_TIMERSLACK, 300000, 0, 0, 0) < 0)
 		atomic_store(&worker_tid, -errno);
 	else
 		atomic_store(&worker_tid, (int)syscall(SYS_gettid));
@@ -289,8 +319,15 @@ static int thread_take(pid_t tid, struct thread_sched *t)
 	t->prio = getpriority(PRIO_PROCESS, (id_t)tid);
 	if (errno)
 		return -1;
+	char path[64], text[32];
+
 	t->policy = sched_getscheduler(tid);
-	return t->policy < 0 || sched_getaffinity(tid, sizeof(t->cpus), &t->cpus) < 0 ? -1 : 0;
+	t->ioprio = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, tid);
+	/* Only /proc/PID has it; a thread's tid there names the thread. */
+	snprintf(path, sizeof(path), "/proc/%d/timerslack_ns", (int)tid);
+	t->timerslack = read_file(path, text, sizeof(text)) > 0 ? strtol(text, NULL, 10) : -1;
+	return t->policy < 0 || t->ioprio < 0 || t->timerslack < 0 ||
+	       sched_getaffinity(tid, sizeof(t->cpus), &t->cpus) < 0 ? -1 : 0;
 }
 
 static void thread_compare(const struct thread_sched *b, const struct thread_sched *a)
@@ -303,11 +340,15 @@ static void thread_compare(const struct thread_sched *b, const struct thread_sch
 	cpus_text(&b->cpus, y, sizeof(y));
 	if (!CPU_EQUAL(&a->cpus, &b->cpus))
 		FAILF("second thread: CPU affinity {%s}, was {%s}", x, y);
+	if (a->ioprio != b->ioprio || a->timerslack != b->timerslack)
+		FAILF("second thread: I/O priority 0x%lx timer slack %ld, was 0x%lx %ld", a->ioprio, a->timerslack,
+		      b->ioprio, b->timerslack);
 }
 
 static void child_main(const char *result)
 {
 	struct thread_sched tb, ta;
+	bool has_mdwe;
 	pthread_t th;
 	struct sigaction sa = { .sa_handler = on_usr2 };
 	struct sched_param sp = { 0 };
@@ -341,6 +382,8 @@ static void child_main(const char *result)
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	if (prctl(PR_SET_PDEATHSIG, SIGUSR2, 0, 0, 0) < 0)
 		FAILF("PR_SET_PDEATHSIG: %s", strerror(errno));
+	/* Memory-deny-write-execute (6.3): where the kernel has it, it must stay and act. */
+	has_mdwe = prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) == 0;
 	if (pthread_create(&th, NULL, worker, NULL))
 		FAILF("pthread_create failed");
 	for (int i = 0; i < 2000 && !atomic_load(&worker_tid); i++)
@@ -357,6 +400,12 @@ static void child_main(const char *result)
 		FAILF("cannot read settings after restore: %s", strerror(errno));
 	else
 		compare(&before, &after), thread_compare(&tb, &ta);
+	if (has_mdwe) {
+		void *wx = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (wx != MAP_FAILED)
+			FAILF("memory-deny-write-execute does not act: a writable, executable mapping was made");
+	}
 	if (pdeath_count)
 		FAILF("received its parent-death signal %d times", (int)pdeath_count);
 	_exit(report(path));
@@ -421,6 +470,9 @@ int main(int argc, char **argv)
 		FAILF("sched_setaffinity: %s", strerror(errno));
 	if (set_oom("500") < 0)
 		FAILF("oom_score_adj 500: %s", strerror(errno));
+	if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 3)) < 0 ||
+	    prctl(PR_SET_TIMERSLACK, 200000, 0, 0, 0) < 0 || prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0)
+		FAILF("I/O priority, timer slack or THP disable: %s", strerror(errno));
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		FAILF("prctl: %s", strerror(errno));
 
