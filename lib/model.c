@@ -212,6 +212,22 @@ static bool valid_ctty(const struct model *m, const Ckpt__Process *p)
 	return f && f->kind == 15 && f->pty && f->pty->sid == p->sid && f->pty->fg_pgrp < PID_MAX_LIMIT;
 }
 
+/* At most one of each kind, with times setitimer takes (under 2^31 s). */
+static bool itimers_valid(const Ckpt__Process *p)
+{
+	unsigned seen = 0;
+
+	for (size_t i = 0; i < p->n_itimers; i++) {
+		const Ckpt__ITimer *t = p->itimers[i];
+
+		if (t->which > 2 || (seen & 1u << t->which) || t->value_us == 0 || t->value_us >= (1ULL << 31) * 1000000 ||
+		    t->interval_us >= (1ULL << 31) * 1000000)
+			return false;
+		seen |= 1u << t->which;
+	}
+	return true;
+}
+
 static int validate_proc(const struct model *m, struct ckpt_ctx *ctx, const Ckpt__Process *p)
 {
 	if (p->pid == 0 || p->pid >= PID_MAX_LIMIT || p->pgid >= PID_MAX_LIMIT || p->sid >= PID_MAX_LIMIT)
@@ -226,6 +242,7 @@ static int validate_proc(const struct model *m, struct ckpt_ctx *ctx, const Ckpt
 		return 0;
 	if (!p->mm || p->nr_threads == 0 || p->nr_threads > 100000 || p->n_sigactions > 64 || p->n_rlimits > 16 ||
 	    (p->has_thp_disable && (p->thp_disable & ~3u || !(p->thp_disable & 1))) || (p->has_mdwe && p->mdwe & ~3u) ||
+	    !itimers_valid(p) ||
 	    p->cpu_affinity.len > 1024 || p->n_shared_sigpending > 100000)
 		return fail(ctx, -EBADMSG, "image damaged: process %u", p->pid);
 	for (size_t i = 0; i < p->n_sigactions; i++)

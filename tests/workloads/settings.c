@@ -11,11 +11,14 @@
  *           RLIMIT_MSGQUEUE 8192/16384 (never above the current hard limit);
  *           nice 5; SCHED_BATCH; affinity CPU 0; oom_score_adj 500;
  *           not dumpable; child subreaper; I/O priority best-effort 3;
- *           timer slack 200 us; transparent huge pages disabled.
+ *           timer slack 200 us; transparent huge pages disabled; interval
+ *           timers: ITIMER_REAL 1000 s then every 500 s, ITIMER_VIRTUAL
+ *           3000 s (time left checked against the dump's).
  *   child   umask 077; cwd /; personality PER_LINUX; comm "wl-set-child";
  *           RLIMIT_NOFILE 256/2048; nice 7; SCHED_OTHER; affinity the last
  *           CPU; oom_score_adj 700; dumpable; parent-death signal SIGUSR2
- *           (whose handler counts: a restore must not fire it);
+ *           (whose handler counts: a restore must not fire it); a 20 ms
+ *           periodic ITIMER_REAL that must go on firing;
  *           memory-deny-write-execute where the kernel has it (6.3),
  *           checked to still refuse a writable executable mapping; and a
  *           second thread with settings of its own: nice 11, SCHED_IDLE,
@@ -44,6 +47,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/time.h>
 #include <linux/ioprio.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -67,6 +71,37 @@ static volatile sig_atomic_t verify_requested, pdeath_count;
 
 static void on_usr1(int sig) { (void)sig; verify_requested = 1; }
 static void on_usr2(int sig) { (void)sig; pdeath_count++; }
+static volatile sig_atomic_t alarms;
+static void on_alrm(int sig) { (void)sig; alarms++; }
+
+/* Interval timers of the parent: long ones, whose time left must come back. */
+struct itimers {
+	struct itimerval real, virt;
+};
+
+static long us(const struct timeval *tv)
+{
+	return tv->tv_sec * 1000000L + tv->tv_usec;
+}
+
+static int itimers_take(struct itimers *t)
+{
+	return getitimer(ITIMER_REAL, &t->real) < 0 || getitimer(ITIMER_VIRTUAL, &t->virt) < 0 ? -1 : 0;
+}
+
+/*
+ * Armed, the same interval, no more time left than at the dump (nor much
+ * less). CPU-time timers move by clock ticks: up allows for one or two.
+ */
+static void itimer_compare(const char *name, const struct itimerval *b, const struct itimerval *a, long slack_us,
+			   long up_us)
+{
+	if (us(&a->it_interval) != us(&b->it_interval) || us(&a->it_value) <= 0 ||
+	    us(&a->it_value) > us(&b->it_value) + up_us ||
+	    us(&a->it_value) < us(&b->it_value) - slack_us)
+		FAILF("%s: %ld us left every %ld us, was %ld us every %ld us", name, us(&a->it_value),
+		      us(&a->it_interval), us(&b->it_value), us(&b->it_interval));
+}
 
 static char *absolute(const char *path)
 {
@@ -382,6 +417,14 @@ static void child_main(const char *result)
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	if (prctl(PR_SET_PDEATHSIG, SIGUSR2, 0, 0, 0) < 0)
 		FAILF("PR_SET_PDEATHSIG: %s", strerror(errno));
+	/* A periodic timer that fires: it must go on firing after the restore. */
+	{
+		struct sigaction al = { .sa_handler = on_alrm, .sa_flags = SA_RESTART };
+		struct itimerval it = { { 0, 20000 }, { 0, 20000 } };
+
+		if (sigaction(SIGALRM, &al, NULL) < 0 || setitimer(ITIMER_REAL, &it, NULL) < 0)
+			FAILF("setitimer: %s", strerror(errno));
+	}
 	/* Memory-deny-write-execute (6.3): where the kernel has it, it must stay and act. */
 	has_mdwe = prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) == 0;
 	if (pthread_create(&th, NULL, worker, NULL))
@@ -400,6 +443,17 @@ static void child_main(const char *result)
 		FAILF("cannot read settings after restore: %s", strerror(errno));
 	else
 		compare(&before, &after), thread_compare(&tb, &ta);
+	{
+		sig_atomic_t seen = alarms;
+		struct itimerval it;
+
+		for (int i = 0; i < 100 && alarms < seen + 5; i++)
+			usleep(10000);
+		if (alarms < seen + 5)
+			FAILF("the 20 ms interval timer fired %d times in a second after the restore", (int)(alarms - seen));
+		if (getitimer(ITIMER_REAL, &it) < 0 || us(&it.it_interval) != 20000)
+			FAILF("the 20 ms interval timer has an interval of %ld us", us(&it.it_interval));
+	}
 	if (has_mdwe) {
 		void *wx = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -413,6 +467,7 @@ static void child_main(const char *result)
 
 int main(int argc, char **argv)
 {
+	struct itimers it_before, it_after;
 	struct sigaction sa = { .sa_handler = on_usr1 };
 	struct sched_param sp = { 0 };
 	char *ready, *result, *tmp, path[4200], line[8192] = "", p1[8], p2[8];
@@ -470,6 +525,12 @@ int main(int argc, char **argv)
 		FAILF("sched_setaffinity: %s", strerror(errno));
 	if (set_oom("500") < 0)
 		FAILF("oom_score_adj 500: %s", strerror(errno));
+	{
+		struct itimerval real = { { 500, 0 }, { 1000, 0 } }, virt = { { 0, 0 }, { 3000, 0 } };
+
+		if (setitimer(ITIMER_REAL, &real, NULL) < 0 || setitimer(ITIMER_VIRTUAL, &virt, NULL) < 0)
+			FAILF("setitimer: %s", strerror(errno));
+	}
 	if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_BE, 3)) < 0 ||
 	    prctl(PR_SET_TIMERSLACK, 200000, 0, 0, 0) < 0 || prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0)
 		FAILF("I/O priority, timer slack or THP disable: %s", strerror(errno));
@@ -490,7 +551,7 @@ int main(int argc, char **argv)
 	}
 	if (strncmp(line, "ready", 5))
 		FAILF("child did not get ready: %s", line);
-	if (!why[0] && take(&before) < 0)
+	if (!why[0] && (take(&before) < 0 || itimers_take(&it_before) < 0))
 		FAILF("cannot read settings: %s", strerror(errno));
 	if (why[0]) {
 		report(result);
@@ -501,10 +562,14 @@ int main(int argc, char **argv)
 
 	wait_for_verify();
 
-	if (take(&after) < 0)
+	if (take(&after) < 0 || itimers_take(&it_after) < 0) {
 		FAILF("cannot read settings after restore: %s", strerror(errno));
-	else
+	} else {
 		compare(&before, &after);
+		/* The test takes well under a minute; CPU time hardly moves. */
+		itimer_compare("ITIMER_REAL", &it_before.real, &it_after.real, 60 * 1000000L, 0);
+		itimer_compare("ITIMER_VIRTUAL", &it_before.virt, &it_after.virt, 10 * 1000000L, 20000);
+	}
 	perms_of(ro, p1);
 	if (strcmp(p1, "r--p"))
 		FAILF("read-only mapping from before READ_IMPLIES_EXEC is now %s", p1);
