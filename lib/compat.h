@@ -32,6 +32,12 @@ struct ckpt_rseq_config {
 #define PR_SET_MDWE 65
 #define PR_GET_MDWE 66
 #endif
+/* timer_create with a chosen id, for restore (6.15). */
+#ifndef PR_TIMER_CREATE_RESTORE_IDS
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#define PR_TIMER_CREATE_RESTORE_IDS_OFF 0
+#define PR_TIMER_CREATE_RESTORE_IDS_ON 1
+#endif
 #ifndef NT_X86_XSTATE
 #define NT_X86_XSTATE 0x202
 #endif

@@ -67,6 +67,10 @@ struct dump {
 
 /* Fails the dump if one of the deferred signals came (the tree then goes on). */
 int dump_check_interrupt(struct dump *d);
+/* len bytes at addr of dp's memory (scratch memory of a remote call). */
+int dump_read_remote(struct dump *d, struct dproc *dp, uint64_t addr, void *buf, size_t len);
+/* Its timers, with system calls run in it (rm) and its scratch memory (lib/dump_timers.c). */
+int dump_timers(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t scratch);
 
 /* dump_task.c */
 int dump_process(struct dump *d, struct dproc *dp);

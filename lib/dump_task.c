@@ -14,7 +14,6 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
-#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -91,7 +90,7 @@ static int read_creds(struct dump *d, pid_t pid, pid_t tid, Ckpt__Creds **out)
 	return 0;
 }
 
-static int read_remote(struct dump *d, struct dproc *dp, uint64_t addr, void *buf, size_t len)
+int dump_read_remote(struct dump *d, struct dproc *dp, uint64_t addr, void *buf, size_t len)
 {
 	ssize_t n = pread(dp->memfd, buf, len, (off_t)addr);
 
@@ -154,59 +153,6 @@ static int read_rlimits(struct dump *d, struct dproc *dp)
 	return 0;
 }
 
-/* POSIX timers (timer_create) are refused: their ids would have to come back. */
-static int no_posix_timers(struct dump *d, struct dproc *dp)
-{
-	_cleanup_free_ char *text = NULL;
-	char path[64];
-	size_t n = 0;
-
-	snprintf(path, sizeof(path), "%s/timers", dp->dir);
-	if (read_text(path, &text, NULL) < 0)
-		return 0; /* a kernel without CONFIG_CHECKPOINT_RESTORE: nothing to tell */
-	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		n += !strncmp(l, "ID:", 3);
-	if (n)
-		return fail(d->ctx, -EOPNOTSUPP, "pid %d: %zu POSIX timer%s (timer_create) %s not supported yet", dp->pid,
-			    n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
-	return 0;
-}
-
-/*
- * The armed interval timers (setitimer, alarm), read inside the process:
- * time left and interval. The restore arms them again just before the
- * tree runs, so time spent checkpointed does not count.
- */
-static int dump_itimers(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t scratch)
-{
-	static const int which[] = { ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF };
-	Ckpt__Process *p = dp->p;
-	int r = no_posix_timers(d, dp);
-
-	p->itimers = arena_alloc(&d->m.arena, sizeof(*p->itimers) * ARRAY_SIZE(which));
-	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(which); i++) {
-		struct itimerval it;
-		Ckpt__ITimer *t;
-		long ret;
-
-		r = RSYS(rm, &ret, SYS_getitimer, (uint64_t)which[i], scratch, 0, 0, 0, 0);
-		if (r == 0 && ret < 0)
-			r = fail(d->ctx, (int)ret, "pid %d: getitimer: %s", dp->pid, strerror((int)-ret));
-		if (r == 0)
-			r = read_remote(d, dp, scratch, &it, sizeof(it));
-		if (r < 0 || (!it.it_value.tv_sec && !it.it_value.tv_usec))
-			continue; /* disarmed */
-		t = arena_alloc(&d->m.arena, sizeof(*t));
-		ckpt__itimer__init(t);
-		t->which = (uint32_t)which[i];
-		t->value_us = (uint64_t)it.it_value.tv_sec * 1000000 + (uint64_t)it.it_value.tv_usec;
-		t->interval_us = (uint64_t)it.it_interval.tv_sec * 1000000 + (uint64_t)it.it_interval.tv_usec;
-		p->itimers[p->n_itimers++] = t;
-	}
-	return r;
-}
-
-/* State only the process can tell: handlers, brk, a few prctls. */
 static int remote_process_state(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t scratch)
 {
 	Ckpt__Process *p = dp->p;
@@ -228,7 +174,7 @@ static int remote_process_state(struct dump *d, struct dproc *dp, struct remote 
 			return r;
 		if (ret < 0)
 			return fail(d->ctx, (int)ret, "pid %d: rt_sigaction(%d): %s", dp->pid, sig, strerror((int)-ret));
-		r = read_remote(d, dp, scratch, &ks, sizeof(ks));
+		r = dump_read_remote(d, dp, scratch, &ks, sizeof(ks));
 		if (r < 0)
 			return r;
 		if (!ks.handler && !ks.flags && !ks.mask && !ks.restorer)
@@ -258,10 +204,10 @@ static int remote_process_state(struct dump *d, struct dproc *dp, struct remote 
 		return r;
 	p->dumpable = ret < 0 ? 1 : (uint32_t)ret;
 	r = RSYS(rm, &ret, SYS_prctl, PR_GET_PDEATHSIG, scratch, 0, 0, 0, 0);
-	if (r < 0 || (r = read_remote(d, dp, scratch, &p->pdeath_signal, 4)) < 0)
+	if (r < 0 || (r = dump_read_remote(d, dp, scratch, &p->pdeath_signal, 4)) < 0)
 		return r;
 	r = RSYS(rm, &ret, SYS_prctl, PR_GET_CHILD_SUBREAPER, scratch, 0, 0, 0, 0);
-	if (r < 0 || (r = read_remote(d, dp, scratch, &p->child_subreaper, 4)) < 0)
+	if (r < 0 || (r = dump_read_remote(d, dp, scratch, &p->child_subreaper, 4)) < 0)
 		return r;
 	p->has_child_subreaper = true;
 	r = RSYS(rm, &ret, SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0);
@@ -275,7 +221,7 @@ static int remote_process_state(struct dump *d, struct dproc *dp, struct remote 
 		return r;
 	p->has_mdwe = ret > 0;
 	p->mdwe = ret > 0 ? (uint32_t)ret : 0;
-	return dump_itimers(d, dp, rm, scratch);
+	return dump_timers(d, dp, rm, scratch);
 }
 
 static int remote_thread_state(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t scratch,
@@ -293,14 +239,14 @@ static int remote_thread_state(struct dump *d, struct dproc *dp, struct remote *
 	r = RSYS(rm, &ret, SYS_prctl, PR_GET_TID_ADDRESS, scratch, 0, 0, 0, 0);
 	if (r < 0)
 		return r;
-	if (ret == 0 && (r = read_remote(d, dp, scratch, &t->clear_child_tid, 8)) < 0)
+	if (ret == 0 && (r = dump_read_remote(d, dp, scratch, &t->clear_child_tid, 8)) < 0)
 		return r;
 	r = RSYS(rm, &ret, SYS_sigaltstack, 0, scratch, 0, 0, 0, 0);
 	if (r < 0)
 		return r;
 	if (ret < 0)
 		return fail(d->ctx, (int)ret, "tid %d: sigaltstack: %s", t->tid, strerror((int)-ret));
-	r = read_remote(d, dp, scratch, &ss, sizeof(ss));
+	r = dump_read_remote(d, dp, scratch, &ss, sizeof(ss));
 	if (r < 0)
 		return r;
 	t->altstack_sp = ss.sp;

@@ -228,6 +228,26 @@ static bool itimers_valid(const Ckpt__Process *p)
 	return true;
 }
 
+/* Ids at most once, notifications timer_create takes, signal numbers in range. */
+static bool posix_timers_valid(const Ckpt__Process *p)
+{
+	if (p->n_posix_timers > 4096)
+		return false;
+	for (size_t i = 0; i < p->n_posix_timers; i++) {
+		const Ckpt__PosixTimer *t = p->posix_timers[i];
+		uint32_t how = t->notify & ~(uint32_t)SIGEV_THREAD_ID;
+
+		if (t->id < 0 || (how != SIGEV_SIGNAL && how != SIGEV_NONE) || t->signo > 64 ||
+		    (t->notify & ~(uint32_t)(SIGEV_THREAD_ID | SIGEV_NONE)) ||
+		    ((t->notify & SIGEV_THREAD_ID) != 0) != t->has_notify_tid)
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if (p->posix_timers[j]->id == t->id)
+				return false;
+	}
+	return true;
+}
+
 static int validate_proc(const struct model *m, struct ckpt_ctx *ctx, const Ckpt__Process *p)
 {
 	if (p->pid == 0 || p->pid >= PID_MAX_LIMIT || p->pgid >= PID_MAX_LIMIT || p->sid >= PID_MAX_LIMIT)
@@ -242,7 +262,7 @@ static int validate_proc(const struct model *m, struct ckpt_ctx *ctx, const Ckpt
 		return 0;
 	if (!p->mm || p->nr_threads == 0 || p->nr_threads > 100000 || p->n_sigactions > 64 || p->n_rlimits > 16 ||
 	    (p->has_thp_disable && (p->thp_disable & ~3u || !(p->thp_disable & 1))) || (p->has_mdwe && p->mdwe & ~3u) ||
-	    !itimers_valid(p) ||
+	    !itimers_valid(p) || !posix_timers_valid(p) ||
 	    p->cpu_affinity.len > 1024 || p->n_shared_sigpending > 100000)
 		return fail(ctx, -EBADMSG, "image damaged: process %u", p->pid);
 	for (size_t i = 0; i < p->n_sigactions; i++)

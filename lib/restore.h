@@ -94,6 +94,9 @@ bool made_by(const struct restore *rs, const struct rproc *creator, const struct
 
 /* restore_finish.c */
 int finish_tree(struct restore *rs);
+/* Its interval and POSIX timers, by system calls run in it (lib/restore_timers.c). */
+struct remote;
+int restore_timers(struct restore *rs, struct rproc *rp, struct remote *rm);
 
 size_t file_index(const struct restore *rs, uint64_t id);
 size_t shmem_index(const struct restore *rs, uint64_t id);

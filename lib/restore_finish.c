@@ -10,9 +10,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/ptrace.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
@@ -99,43 +97,6 @@ static int wait_leader_exit(struct restore *rs, pid_t pid)
 	return fail(rs->ctx, -ETIMEDOUT, "pid %d: its main thread did not exit", pid);
 }
 
-/*
- * Arms the process's interval timers again with the time they had left, now
- * that it is about to run: time spent checkpointed does not count.
- */
-static int restore_itimers(struct restore *rs, struct rproc *rp, struct remote *rm)
-{
-	pid_t pid = (pid_t)rp->p->pid;
-	uint64_t scratch;
-	long ret;
-	int r, r2;
-
-	r = remote_syscall(rm, &ret, SYS_mmap, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			   (uint64_t)-1, 0);
-	if (r == 0 && (unsigned long)ret > -4096UL)
-		r = fail(rs->ctx, (int)ret, "pid %d: cannot map scratch memory: %s", pid, strerror((int)-ret));
-	if (r < 0)
-		return r;
-	scratch = (uint64_t)ret;
-	for (size_t i = 0; r == 0 && i < rp->p->n_itimers; i++) {
-		const Ckpt__ITimer *t = rp->p->itimers[i];
-		struct itimerval it = {
-			.it_interval = { (time_t)(t->interval_us / 1000000), (suseconds_t)(t->interval_us % 1000000) },
-			.it_value = { (time_t)(t->value_us / 1000000), (suseconds_t)(t->value_us % 1000000) },
-		};
-		struct iovec local = { &it, sizeof(it) }, remote = { (void *)scratch, sizeof(it) };
-
-		if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(it))
-			r = fail(rs->ctx, -errno, "pid %d: writing memory: %s", pid, strerror(errno));
-		if (r == 0)
-			r = remote_syscall(rm, &ret, SYS_setitimer, t->which, scratch, 0, 0, 0, 0);
-		if (r == 0 && ret < 0)
-			r = fail(rs->ctx, (int)ret, "pid %d: setitimer %u: %s", pid, t->which, strerror((int)-ret));
-	}
-	r2 = remote_syscall(rm, &ret, SYS_munmap, scratch, PAGE_SIZE, 0, 0, 0, 0);
-	return r ? r : r2;
-}
-
 static int unmap_block(struct restore *rs, struct rproc *rp)
 {
 	pid_t pid = (pid_t)rp->p->pid, tid = (pid_t)rp->threads[0]->tid;
@@ -166,8 +127,8 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 	/* Now that no descriptor of ckpt's is left to close, which would undo them. */
 	if (r == 0)
 		r = mqueue_restore_notify(rs, rp, &rm);
-	if (r == 0 && rp->p->n_itimers)
-		r = restore_itimers(rs, rp, &rm);
+	if (r == 0 && (rp->p->n_itimers || rp->p->n_posix_timers))
+		r = restore_timers(rs, rp, &rm);
 	/*
 	 * Once the memory is rebuilt: from now on the process may not make
 	 * memory executable, which the restore did. (Before the unmap: these

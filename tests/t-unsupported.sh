@@ -44,7 +44,6 @@ for kind in $("$BIN/unsupported" --list); do
 		proc-shared) pat="pid [0-9]+ fd 9: /proc/$PID/status is shared with pid $PID; not supported yet" ;;
 		proc-write) pat="$p: /proc/$PID/comm: only regular files opened read-only under /proc and /sys are supported" ;;
 		fifo-deleted) pat="$p: fifo $(re "$WORK/wl-fifo.$PID") \\(deleted\\) was unlinked; not supported yet" ;;
-		posix-timer) pat="pid $PID: 1 POSIX timer \\(timer_create\\) is not supported yet" ;;
 		memfd-sealed-map)
 			name=/memfd:wl-unsupported-sealed
 			what="writable shared mapping of /memfd:wl-unsupported-sealed (deleted), sealed against writes since"

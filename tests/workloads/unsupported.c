@@ -15,7 +15,6 @@
  *   (fd 9 is also in a second child, which the root makes for it)
  * Mapping kinds hold one mapping and no descriptor for it:
  *   memfd-sealed-map
- * Other kinds: posix-timer (an armed timer_create timer).
  * KIND "none" (the default) holds nothing unusual.
  *
  * The root first forks a child that waits (so the tree has two processes;
@@ -28,7 +27,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <time.h>
 #include <linux/if_ether.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -66,7 +64,6 @@
 
 static volatile sig_atomic_t verify_requested;
 static const char *kind = "none";
-static timer_t ptimer;
 static char dir[1024];
 
 static void on_usr1(int sig) { (void)sig; verify_requested = 1; }
@@ -96,12 +93,6 @@ static int make(const char *k)
 
 	if (!strcmp(k, "none"))
 		return 0;
-	if (!strcmp(k, "posix-timer")) { /* armed for 1000 s: it must stay armed */
-		struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2 };
-		struct itimerspec its = { .it_value = { 1000, 0 } };
-
-		return timer_create(CLOCK_MONOTONIC, &sev, &ptimer) < 0 || timer_settime(ptimer, 0, &its, NULL) < 0 ? -1 : 0;
-	}
 	if (!strcmp(k, "pipe-rdwr")) { /* a pipe reopened read-write through /proc */
 		char p[64];
 
@@ -438,13 +429,6 @@ static void check(const char *k)
 		expect_read(9, "prepost", "fifo");
 		return;
 	}
-	if (!strcmp(k, "posix-timer")) {
-		struct itimerspec its;
-
-		if (timer_gettime(ptimer, &its) < 0 || its.it_value.tv_sec <= 0)
-			FAILF("%s: no longer armed", k);
-		return;
-	}
 	if (!strcmp(k, "memfd-sealed-map")) {
 		if (memcmp(map, k, strlen(k)))
 			FAILF("%s: the mapping lost its data", k);
@@ -456,7 +440,6 @@ static const char *kinds[] = {
 	"none", "pipe-rdwr", "unix-outside", "unix-oob", "unix-unaccepted-data", "raw", "packet", "netlink-queued",
 	"tcp-pending", "epoll-closed", "fanotify", "userfaultfd", "pidfd", "io_uring", "fifo-deleted",
 	"procfile", "memfd-hugetlb", "memfd-sealed-map", "deleted-linked", "proc-mem", "proc-write", "proc-shared",
-	"posix-timer",
 };
 
 static int known(const char *k)
