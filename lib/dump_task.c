@@ -570,6 +570,10 @@ static int dump_settings(struct dump *d, struct dproc *dp)
 		p->personality = (uint32_t)v;
 	if (read_int_file(dp->dir, "oom_score_adj", &v, 10) == 0)
 		p->oom_score_adj = (int32_t)v;
+	if (read_int_file(dp->dir, "coredump_filter", &v, 16) == 0) {
+		p->has_coredump_filter = true;
+		p->coredump_filter = (uint32_t)v;
+	}
 	if (sched_getaffinity(dp->live, sizeof(set), &set) == 0) {
 		p->cpu_affinity.data = arena_alloc(&d->m.arena, sizeof(set));
 		memcpy(p->cpu_affinity.data, &set, sizeof(set));

@@ -111,7 +111,14 @@ static int dump_itimers(struct dump *d, struct dproc *dp, struct remote *rm, uin
 			r = fail(d->ctx, (int)ret, "pid %d: getitimer: %s", dp->pid, strerror((int)-ret));
 		if (r == 0)
 			r = dump_read_remote(d, dp, scratch, &it, sizeof(it));
-		if (r < 0 || (!it.it_value.tv_sec && !it.it_value.tv_usec))
+		/*
+		 * Time left 0 with an interval: a periodic ITIMER_REAL that expired
+		 * while its SIGALRM waits, pending (the tree is stopped); the kernel
+		 * arms it again when that signal is taken. Kept as it is: the
+		 * restore sets the interval, and the pending signal comes back.
+		 */
+		if (r < 0 || (!it.it_value.tv_sec && !it.it_value.tv_usec && !it.it_interval.tv_sec &&
+			      !it.it_interval.tv_usec))
 			continue; /* disarmed */
 		t = arena_alloc(&d->m.arena, sizeof(*t));
 		ckpt__itimer__init(t);

@@ -220,7 +220,8 @@ static bool itimers_valid(const Ckpt__Process *p)
 	for (size_t i = 0; i < p->n_itimers; i++) {
 		const Ckpt__ITimer *t = p->itimers[i];
 
-		if (t->which > 2 || (seen & 1u << t->which) || t->value_us == 0 || t->value_us >= (1ULL << 31) * 1000000 ||
+		if (t->which > 2 || (seen & 1u << t->which) || (t->value_us == 0 && t->interval_us == 0) ||
+		    t->value_us >= (1ULL << 31) * 1000000 ||
 		    t->interval_us >= (1ULL << 31) * 1000000)
 			return false;
 		seen |= 1u << t->which;

@@ -124,6 +124,16 @@ static void set_settings(struct restore *rs, const Ckpt__Process *p)
 			TASK_FAIL(rs, pid, -errno, "pid %d: oom_score_adj: %s", pid, strerror(errno));
 		close(fd);
 	}
+	if (p->has_coredump_filter) {
+		int n = snprintf(buf, sizeof(buf), "0x%x", p->coredump_filter);
+
+		fd = open("/proc/self/coredump_filter", O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, buf, (size_t)n) != n)
+			TASK_FAIL(rs, pid, -errno, "pid %d: coredump_filter 0x%x: %s", pid, p->coredump_filter,
+				  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
 	/* Handlers ckpt itself had (a sanitizer's, say) must not stay behind. */
 	for (int sig = 1; sig <= 64; sig++) {
 		uint64_t dfl[4] = { 0 };

@@ -119,6 +119,13 @@ static int restore_itimers(struct restore *rs, struct rproc *rp, struct remote *
 			.it_value = { (time_t)(t->value_us / 1000000), (suseconds_t)(t->value_us % 1000000) },
 		};
 
+		/*
+		 * Expired, its signal pending: setitimer cannot keep an interval
+		 * without a time left. Due at once, it only adds to that pending
+		 * signal, and taking the signal arms it again, as the kernel would.
+		 */
+		if (!t->value_us)
+			it.it_value.tv_usec = 1;
 		r = write_mem(rs, pid, scratch, &it, sizeof(it));
 		if (r == 0)
 			r = remote_syscall(rm, &ret, SYS_setitimer, t->which, scratch, 0, 0, 0, 0);

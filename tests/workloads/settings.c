@@ -11,7 +11,8 @@
  *           RLIMIT_MSGQUEUE 8192/16384 (never above the current hard limit);
  *           nice 5; SCHED_BATCH; affinity CPU 0; oom_score_adj 500;
  *           not dumpable; child subreaper; I/O priority best-effort 3;
- *           timer slack 200 us; transparent huge pages disabled; interval
+ *           timer slack 200 us; transparent huge pages disabled;
+ *           coredump_filter 0x7f (the child inherits it); interval
  *           timers: ITIMER_REAL 1000 s then every 500 s, ITIMER_VIRTUAL
  *           3000 s (time left checked against the dump's).
  *   child   umask 077; cwd /; personality PER_LINUX; comm "wl-set-child";
@@ -135,6 +136,7 @@ struct settings {
 	int dumpable, subreaper, pdeath;
 	long stat_nice, stat_rtprio, stat_policy;
 	long ioprio, timerslack, thp_disable, mdwe;
+	char coredump_filter[32];
 };
 
 static int stat_fields(long *nice, long *rtprio, long *policy)
@@ -201,7 +203,8 @@ static int take(struct settings *s)
 	s->timerslack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
 	s->thp_disable = prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0);
 	s->mdwe = prctl(PR_GET_MDWE, 0, 0, 0, 0);
-	if (s->ioprio < 0 || s->timerslack < 0 || s->thp_disable < 0)
+	if (s->ioprio < 0 || s->timerslack < 0 || s->thp_disable < 0 ||
+	    read_file("/proc/self/coredump_filter", s->coredump_filter, sizeof(s->coredump_filter)) <= 0)
 		return -1;
 	return stat_fields(&s->stat_nice, &s->stat_rtprio, &s->stat_policy);
 }
@@ -259,6 +262,9 @@ static void compare(const struct settings *b, const struct settings *a)
 		FAILF("PR_GET_THP_DISABLE %ld, was %ld", a->thp_disable, b->thp_disable);
 	if (a->mdwe != b->mdwe)
 		FAILF("PR_GET_MDWE %ld, was %ld", a->mdwe, b->mdwe);
+	if (strcmp(a->coredump_filter, b->coredump_filter))
+		FAILF("coredump_filter %.*s, was %.*s", (int)strcspn(a->coredump_filter, "\n"), a->coredump_filter,
+		      (int)strcspn(b->coredump_filter, "\n"), b->coredump_filter);
 	if (a->stat_nice != b->stat_nice || a->stat_policy != b->stat_policy || a->stat_rtprio != b->stat_rtprio)
 		FAILF("/proc/self/stat nice %ld policy %ld rt_priority %ld, were %ld %ld %ld", a->stat_nice,
 		      a->stat_policy, a->stat_rtprio, b->stat_nice, b->stat_policy, b->stat_rtprio);
@@ -525,6 +531,14 @@ int main(int argc, char **argv)
 		FAILF("sched_setaffinity: %s", strerror(errno));
 	if (set_oom("500") < 0)
 		FAILF("oom_score_adj 500: %s", strerror(errno));
+	{
+		int fd = open("/proc/self/coredump_filter", O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, "0x7f", 4) != 4)
+			FAILF("coredump_filter: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
 	{
 		struct itimerval real = { { 500, 0 }, { 1000, 0 } }, virt = { { 0, 0 }, { 3000, 0 } };
 
