@@ -464,11 +464,48 @@ static int thread_sched(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
 	return 0;
 }
 
+static long vmlck_kb(const struct dproc *dp)
+{
+	_cleanup_free_ char *st = NULL;
+	char path[64];
+	const char *v;
+
+	snprintf(path, sizeof(path), "%s/status", dp->dir);
+	if (read_text(path, &st, NULL) < 0 || !(v = status_field(st, "VmLck")))
+		return -1;
+	return strtol(v, NULL, 10);
+}
+
+/*
+ * mlockall(MCL_FUTURE) shows only in what it does to new mappings: the
+ * scratch page just mapped is locked (VmLck grew), and, without
+ * MCL_ONFAULT, already faulted in (pagemap).
+ */
+static void mlock_future(struct dproc *dp, uint64_t scratch, long vmlck_before)
+{
+	long after = vmlck_kb(dp);
+	uint64_t ent = 0;
+	char path[64];
+	int fd;
+
+	if (vmlck_before < 0 || after <= vmlck_before)
+		return;
+	dp->p->has_mlockall = true;
+	dp->p->mlockall = MCL_FUTURE;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", dp->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && pread(fd, &ent, sizeof(ent), (off_t)(scratch / PAGE_SIZE * 8)) == sizeof(ent) &&
+	    !(ent >> 63))
+		dp->p->mlockall |= MCL_ONFAULT;
+	if (fd >= 0)
+		close(fd);
+}
+
 static int collect_threads(struct dump *d, struct dproc *dp)
 {
 	uint64_t scratch = 0;
 	struct remote rm;
-	long ret;
+	long ret, vmlck;
 	int r, r2;
 
 	r = check_seccomp_suspended(d, dp);
@@ -480,11 +517,13 @@ static int collect_threads(struct dump *d, struct dproc *dp)
 	r = remote_begin(&rm, d->ctx, dp->live, dp->syscall_ip);
 	if (r < 0)
 		return r;
+	vmlck = vmlck_kb(dp);
 	r = RSYS(&rm, &ret, SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
 	if (r == 0 && (unsigned long)ret > -4096UL)
 		r = fail(d->ctx, (int)ret, "pid %d: cannot map scratch memory: %s", dp->pid, strerror((int)-ret));
 	if (r == 0) {
 		scratch = (uint64_t)ret;
+		mlock_future(dp, scratch, vmlck);
 		r = remote_process_state(d, dp, &rm, scratch);
 	}
 	for (size_t i = 0; r == 0 && i < dp->nr_tids; i++) {

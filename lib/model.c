@@ -264,6 +264,7 @@ static int validate_proc(const struct model *m, struct ckpt_ctx *ctx, const Ckpt
 	if (!p->mm || p->nr_threads == 0 || p->nr_threads > 100000 || p->n_sigactions > 64 || p->n_rlimits > 16 ||
 	    (p->has_thp_disable && (p->thp_disable & ~3u || !(p->thp_disable & 1))) || (p->has_mdwe && p->mdwe & ~3u) ||
 	    !itimers_valid(p) || !posix_timers_valid(p) ||
+	    (p->has_mlockall && (p->mlockall & ~(uint32_t)(MCL_FUTURE | MCL_ONFAULT) || !(p->mlockall & MCL_FUTURE))) ||
 	    p->cpu_affinity.len > 1024 || p->n_shared_sigpending > 100000)
 		return fail(ctx, -EBADMSG, "image damaged: process %u", p->pid);
 	for (size_t i = 0; i < p->n_sigactions; i++)

@@ -129,6 +129,11 @@ static int unmap_block(struct restore *rs, struct rproc *rp)
 		r = mqueue_restore_notify(rs, rp, &rm);
 	if (r == 0 && (rp->p->n_itimers || rp->p->n_posix_timers))
 		r = restore_timers(rs, rp, &rm);
+	/* New mappings locked from now on, as they were (mlockall(MCL_FUTURE)). */
+	if (r == 0 && rp->p->has_mlockall)
+		r = remote_syscall(&rm, &ret, SYS_mlockall, rp->p->mlockall, 0, 0, 0, 0, 0);
+	if (r == 0 && rp->p->has_mlockall && ret < 0)
+		r = fail(rs->ctx, (int)ret, "pid %d: mlockall 0x%x: %s", pid, rp->p->mlockall, strerror((int)-ret));
 	/*
 	 * Once the memory is rebuilt: from now on the process may not make
 	 * memory executable, which the restore did. (Before the unmap: these

@@ -12,7 +12,8 @@
  *           nice 5; SCHED_BATCH; affinity CPU 0; oom_score_adj 500;
  *           not dumpable; child subreaper; I/O priority best-effort 3;
  *           timer slack 200 us; transparent huge pages disabled;
- *           coredump_filter 0x7f (the child inherits it); interval
+ *           coredump_filter 0x7f (the child inherits it); after the
+ *           fork, mlockall(MCL_FUTURE | MCL_ONFAULT); interval
  *           timers: ITIMER_REAL 1000 s then every 500 s, ITIMER_VIRTUAL
  *           3000 s (time left checked against the dump's).
  *   child   umask 077; cwd /; personality PER_LINUX; comm "wl-set-child";
@@ -20,7 +21,8 @@
  *           CPU; oom_score_adj 700; dumpable; parent-death signal SIGUSR2
  *           (whose handler counts: a restore must not fire it); a 20 ms
  *           periodic ITIMER_REAL that must go on firing;
- *           memory-deny-write-execute where the kernel has it (6.3),
+ *           mlockall(MCL_FUTURE); memory-deny-write-execute where the
+ *           kernel has it (6.3),
  *           checked to still refuse a writable executable mapping; and a
  *           second thread with settings of its own: nice 11, SCHED_IDLE,
  *           affinity CPU 0, I/O priority idle, timer slack 300 us (Linux
@@ -386,6 +388,43 @@ static void thread_compare(const struct thread_sched *b, const struct thread_sch
 		      b->ioprio, b->timerslack);
 }
 
+/* The VmFlags of the mapping holding addr, from /proc/self/smaps ("" if none). */
+static void vmflags_of(const void *addr, char *out, size_t cap)
+{
+	static char smaps[1 << 21];
+	unsigned long a = (unsigned long)addr, s, e;
+	bool in = false;
+
+	out[0] = 0;
+	if (read_file("/proc/self/smaps", smaps, sizeof(smaps)) <= 0)
+		return;
+	for (char *p = smaps; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (sscanf(p, "%lx-%lx ", &s, &e) == 2 && strchr(p, '-') < strchr(p, ' '))
+			in = s <= a && a < e;
+		else if (in && !strncmp(p, "VmFlags:", 8)) {
+			snprintf(out, cap, "%.*s", (int)strcspn(p + 8, "\n"), p + 8);
+			return;
+		}
+	}
+}
+
+/* A mapping made now is locked (mlockall(MCL_FUTURE) acts), on fault too if onfault. */
+static void check_mlock_future(bool onfault)
+{
+	void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char flags[256];
+
+	if (m == MAP_FAILED) {
+		FAILF("mmap after restore: %s", strerror(errno));
+		return;
+	}
+	vmflags_of(m, flags, sizeof(flags));
+	if (!strstr(flags, " lo") || (strstr(flags, " lf") != NULL) != onfault)
+		FAILF("a new mapping has VmFlags [%s]: mlockall(MCL_FUTURE%s) did not come back", flags,
+		      onfault ? "|MCL_ONFAULT" : "");
+	munmap(m, 4096);
+}
+
 static void child_main(const char *result)
 {
 	struct thread_sched tb, ta;
@@ -439,6 +478,8 @@ static void child_main(const char *result)
 		usleep(1000);
 	if (atomic_load(&worker_tid) <= 0)
 		FAILF("second thread: cannot set its settings: %s", strerror(-atomic_load(&worker_tid)));
+	if (mlockall(MCL_FUTURE) < 0)
+		FAILF("mlockall: %s", strerror(errno));
 	if (!why[0] && (take(&before) < 0 || thread_take(atomic_load(&worker_tid), &tb) < 0))
 		FAILF("cannot read settings: %s", strerror(errno));
 	write_text(path, "ready", NULL);
@@ -460,6 +501,7 @@ static void child_main(const char *result)
 		if (getitimer(ITIMER_REAL, &it) < 0 || us(&it.it_interval) != 20000)
 			FAILF("the 20 ms interval timer has an interval of %ld us", us(&it.it_interval));
 	}
+	check_mlock_future(false);
 	if (has_mdwe) {
 		void *wx = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -565,6 +607,8 @@ int main(int argc, char **argv)
 	}
 	if (strncmp(line, "ready", 5))
 		FAILF("child did not get ready: %s", line);
+	if (mlockall(MCL_FUTURE | MCL_ONFAULT) < 0)
+		FAILF("mlockall: %s", strerror(errno));
 	if (!why[0] && (take(&before) < 0 || itimers_take(&it_before) < 0))
 		FAILF("cannot read settings: %s", strerror(errno));
 	if (why[0]) {
@@ -584,6 +628,7 @@ int main(int argc, char **argv)
 		itimer_compare("ITIMER_REAL", &it_before.real, &it_after.real, 60 * 1000000L, 0);
 		itimer_compare("ITIMER_VIRTUAL", &it_before.virt, &it_after.virt, 10 * 1000000L, 20000);
 	}
+	check_mlock_future(true);
 	perms_of(ro, p1);
 	if (strcmp(p1, "r--p"))
 		FAILF("read-only mapping from before READ_IMPLIES_EXEC is now %s", p1);
