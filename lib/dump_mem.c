@@ -29,6 +29,7 @@ static uint32_t parse_vmflags(const char *flags)
 		{ "dd", CKPT_MADV_DONTDUMP }, { "hg", CKPT_MADV_HUGEPAGE },
 		{ "nh", CKPT_MADV_NOHUGEPAGE }, { "lo", CKPT_MADV_LOCKED },
 		{ "lf", CKPT_MADV_LOCKONFAULT }, { "ac", CKPT_MADV_ACCOUNT },
+		{ "mg", CKPT_MADV_MERGEABLE }, { "sl", CKPT_MADV_SEALED },
 	};
 	uint32_t bits = 0;
 

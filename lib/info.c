@@ -288,6 +288,7 @@ static const char *vma_kind_name(uint32_t kind)
 
 static const char *const madv_names[] = {
 	"dontfork", "wipeonfork", "dontdump", "hugepage", "nohugepage", "locked", "lockonfault", "accounted",
+	"mergeable", "sealed",
 };
 
 static const char *file_kind_name(uint32_t kind)

@@ -15,7 +15,9 @@ enum {
 	/* VM_ACCOUNT: the mapping was writable once. Kept so that mappings the
 	 * kernel kept apart are not merged on restore. */
 	CKPT_MADV_ACCOUNT = 1 << 7,
-	CKPT_MADV_ALL = (1 << 8) - 1,
+	CKPT_MADV_MERGEABLE = 1 << 8, /* MADV_MERGEABLE (KSM) */
+	CKPT_MADV_SEALED = 1 << 9,    /* mseal(2) */
+	CKPT_MADV_ALL = (1 << 10) - 1,
 };
 
 #define CKPT_TASK_SIZE 0x7ffffffff000ULL

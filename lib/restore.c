@@ -470,7 +470,7 @@ static const char *const step_names[] = {
 	[STEP_CLONE] = "creating thread", [STEP_THREAD] = "thread state of", [STEP_SIGNALS] = "queueing signal",
 	[STEP_CREDS] = "credentials, step", [STEP_RLIMIT] = "rlimit", [STEP_PRCTL] = "prctl", [STEP_GO] = "waiting",
 	[STEP_VDSO_PROXY] = "placing vDSO trampolines at", [STEP_SECCOMP] = "seccomp filters of thread",
-	[STEP_SHMAT] = "attaching SysV shared memory at",
+	[STEP_SHMAT] = "attaching SysV shared memory at", [STEP_MSEAL] = "sealing vma (mseal, Linux 6.10)",
 };
 
 static int report_error(struct restore *rs, const struct rst_report *r)

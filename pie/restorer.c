@@ -25,6 +25,8 @@
 #define MADV_WIPEONFORK_ 18
 #define MADV_HUGEPAGE_ 14
 #define MADV_NOHUGEPAGE_ 15
+#define MADV_MERGEABLE_ 12
+#define NR_MSEAL_ 462
 #define MLOCK_ONFAULT_ 1
 #define SS_DISABLE_ 2
 #define SS_ONSTACK_ 1
@@ -41,6 +43,8 @@
 #define M_LOCKED (1 << 5)
 #define M_LOCKONFAULT (1 << 6)
 #define M_ACCOUNT (1 << 7)
+#define M_MERGEABLE (1 << 8)
+#define M_SEALED (1 << 9)
 
 void rst_main(struct rst_args *a) __attribute__((noreturn, used));
 long rst_clone_thread(void *ca, unsigned long size, void (*fn)(void *, void *), void *a, void *t);
@@ -180,7 +184,7 @@ static void madvise_vma(struct rst_args *a, const struct rst_vma *v)
 	} adv[] = {
 		{ M_DONTFORK, MADV_DONTFORK_ },   { M_WIPEONFORK, MADV_WIPEONFORK_ },
 		{ M_DONTDUMP, MADV_DONTDUMP_ },   { M_HUGEPAGE, MADV_HUGEPAGE_ },
-		{ M_NOHUGEPAGE, MADV_NOHUGEPAGE_ },
+		{ M_NOHUGEPAGE, MADV_NOHUGEPAGE_ }, { M_MERGEABLE, MADV_MERGEABLE_ },
 	};
 
 	for (unsigned i = 0; i < sizeof(adv) / sizeof(adv[0]); i++)
@@ -266,6 +270,9 @@ static void protect_vmas(struct rst_args *a)
 			CHECK(a, sys3(__NR_mlock2, v->start, v->end - v->start, MLOCK_ONFAULT_), STEP_MLOCK, v->start);
 		else if (v->madv & M_LOCKED)
 			CHECK(a, sys2(__NR_mlock, v->start, v->end - v->start), STEP_MLOCK, v->start);
+		/* Last: a sealed mapping takes no more mprotect, mlock or unmap. */
+		if (v->madv & M_SEALED)
+			CHECK(a, sys3(NR_MSEAL_, v->start, v->end - v->start, 0), STEP_MSEAL, v->start);
 	}
 }
 

@@ -18,7 +18,8 @@
  *   - a 64 MiB region of which only every 37th page was written,
  *   - a PROT_NONE guard page between two writable pages, a read-only region,
  *   - one region each with MADV_DONTFORK, MADV_WIPEONFORK, MADV_DONTDUMP,
- *     MADV_HUGEPAGE, MADV_NOHUGEPAGE, and an mlock()ed region,
+ *     MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_MERGEABLE (with KSM), an
+ *     mlock()ed region, and a read-only region sealed with mseal (6.10),
  *   - 1500 nested stack frames holding patterned locals; READY is written
  *     from the deepest one.
  * Each process snapshots /proc/self/smaps just before it is ready.
@@ -149,7 +150,7 @@ static void *isolated(size_t len, int prot, int flags)
 #define SMAPS_CAP (1 << 20)
 
 enum {
-	VF_DC = 1, VF_WF = 2, VF_DD = 4, VF_HG = 8, VF_NH = 16, VF_LO = 32, VF_LF = 64, VF_GD = 128,
+	VF_DC = 1, VF_WF = 2, VF_DD = 4, VF_HG = 8, VF_NH = 16, VF_LO = 32, VF_LF = 64, VF_GD = 128, VF_MG = 256, VF_SL = 512,
 };
 
 struct vma_snap {
@@ -168,13 +169,13 @@ static struct snapshot snap_before, snap_after;
 
 static unsigned parse_vmflags(const char *p)
 {
-	static const char names[][3] = { "dc", "wf", "dd", "hg", "nh", "lo", "lf", "gd" };
+	static const char names[][3] = { "dc", "wf", "dd", "hg", "nh", "lo", "lf", "gd", "mg", "sl" };
 	unsigned bits = 0;
 
 	while (*p && *p != '\n') {
 		while (*p == ' ')
 			p++;
-		for (unsigned i = 0; i < 8; i++)
+		for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			if (p[0] == names[i][0] && p[1] == names[i][1] && (p[2] == ' ' || p[2] == '\n' || !p[2]))
 				bits |= 1u << i;
 		while (*p && *p != ' ' && *p != '\n')
@@ -234,10 +235,10 @@ static void split_line(const char *line, char *range, char *perms, char *off, ch
 
 static void flag_names(unsigned bits, char *out)
 {
-	static const char names[][3] = { "dc", "wf", "dd", "hg", "nh", "lo", "lf", "gd" };
+	static const char names[][3] = { "dc", "wf", "dd", "hg", "nh", "lo", "lf", "gd", "mg", "sl" };
 
 	out[0] = 0;
-	for (unsigned k = 0; k < 8; k++)
+	for (unsigned k = 0; k < sizeof(names) / sizeof(names[0]); k++)
 		if (bits & (1u << k))
 			strcat(strcat(out, " "), names[k]);
 }
@@ -432,8 +433,8 @@ static void *brk_before;
 static char *sparse;
 static unsigned char sparse_res[SPARSE_LEN / 4096 + 1];
 static char *guard, *rdonly;
-static char *m_dontfork, *m_wipe, *m_dontdump, *m_huge, *m_nohuge, *m_locked;
-static int huge_ok, lock_ok;
+static char *m_dontfork, *m_wipe, *m_dontdump, *m_huge, *m_nohuge, *m_locked, *m_merge, *m_sealed;
+static int huge_ok, lock_ok, merge_ok, seal_ok;
 static char vmlck_before[64];
 static pid_t child_pid;
 static long stack_errors;
@@ -699,8 +700,12 @@ static int setup_madvise(void)
 	m_huge = isolated(len, PROT_READ | PROT_WRITE, MAP_PRIVATE);
 	m_nohuge = isolated(len, PROT_READ | PROT_WRITE, MAP_PRIVATE);
 	m_locked = isolated(len, PROT_READ | PROT_WRITE, MAP_PRIVATE);
-	if (!m_dontfork || !m_wipe || !m_dontdump || !m_huge || !m_nohuge || !m_locked)
+	m_merge = isolated(len, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	m_sealed = isolated(len, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	if (!m_dontfork || !m_wipe || !m_dontdump || !m_huge || !m_nohuge || !m_locked || !m_merge || !m_sealed)
 		return -1;
+	fill(m_merge, (size_t)pg, 0x77);
+	fill(m_sealed, len, 0x78);
 	fill(m_dontfork, (size_t)pg, 0x71);
 	fill(m_wipe, (size_t)pg, 0x72);
 	fill(m_dontdump, (size_t)pg, 0x73);
@@ -712,6 +717,9 @@ static int setup_madvise(void)
 		return -1;
 	huge_ok = madvise(m_huge, len, MADV_HUGEPAGE) == 0; /* EINVAL without THP */
 	lock_ok = mlock(m_locked, len) == 0;
+	merge_ok = madvise(m_merge, len, MADV_MERGEABLE) == 0; /* EINVAL without KSM */
+	/* mseal (6.10): read-only first, so that the seal shows in what may not change. */
+	seal_ok = mprotect(m_sealed, len, PROT_READ) == 0 && syscall(462 /* mseal */, m_sealed, len, 0) == 0;
 	return 0;
 }
 
@@ -725,6 +733,7 @@ static void check_madvise(const struct snapshot *s, const char *when)
 		{ "MADV_DONTFORK", &m_dontfork, VF_DC }, { "MADV_WIPEONFORK", &m_wipe, VF_WF },
 		{ "MADV_DONTDUMP", &m_dontdump, VF_DD }, { "MADV_HUGEPAGE", &m_huge, VF_HG },
 		{ "MADV_NOHUGEPAGE", &m_nohuge, VF_NH }, { "mlock", &m_locked, VF_LO },
+		{ "MADV_MERGEABLE", &m_merge, VF_MG }, { "mseal", &m_sealed, VF_SL },
 	};
 
 	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -733,6 +742,8 @@ static void check_madvise(const struct snapshot *s, const char *when)
 		if (want[i].bit == VF_HG && !huge_ok)
 			continue;
 		if (want[i].bit == VF_LO && !lock_ok)
+			continue;
+		if ((want[i].bit == VF_MG && !merge_ok) || (want[i].bit == VF_SL && !seal_ok))
 			continue;
 		if (f == ~0u)
 			FAILF("%s: %s region %p is not mapped", when, want[i].name, (void *)*want[i].p);
@@ -748,8 +759,11 @@ static void check_madvise_data(void)
 
 	if (check_fill(m_dontfork, (size_t)pg, 0x71) >= 0 || check_fill(m_wipe, (size_t)pg, 0x72) >= 0 ||
 	    check_fill(m_dontdump, (size_t)pg, 0x73) >= 0 || check_fill(m_huge, (size_t)pg, 0x74) >= 0 ||
-	    check_fill(m_nohuge, (size_t)pg, 0x75) >= 0 || check_fill(m_locked, 4 * (size_t)pg, 0x76) >= 0)
-		FAILF("madvise/mlock regions lost their data");
+	    check_fill(m_nohuge, (size_t)pg, 0x75) >= 0 || check_fill(m_locked, 4 * (size_t)pg, 0x76) >= 0 ||
+	    check_fill(m_merge, (size_t)pg, 0x77) >= 0 || check_fill(m_sealed, 4 * (size_t)pg, 0x78) >= 0)
+		FAILF("madvise/mlock/mseal regions lost their data");
+	if (seal_ok && (mprotect(m_sealed, 4 * (size_t)pg, PROT_READ | PROT_WRITE) == 0 || errno != EPERM))
+		FAILF("the sealed region can be made writable again: mprotect gave %s", strerror(errno));
 	if (lock_ok) {
 		if (residency(m_locked, 4, res) < 0 || !res[0] || !res[1] || !res[2] || !res[3])
 			FAILF("mlocked region is not resident");
