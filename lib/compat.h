@@ -32,6 +32,11 @@ struct ckpt_rseq_config {
 #define PR_SET_MDWE 65
 #define PR_GET_MDWE 66
 #endif
+/* KSM for all of a process's memory (6.4). */
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#define PR_GET_MEMORY_MERGE 68
+#endif
 /* timer_create with a chosen id, for restore (6.15). */
 #ifndef PR_TIMER_CREATE_RESTORE_IDS
 #define PR_TIMER_CREATE_RESTORE_IDS 77

@@ -589,6 +589,17 @@ static int dump_mm_info(struct dump *d, struct dproc *dp, const long long *f)
 	return dump_path_file(d, dp, "exe", &mm->exe_file_id);
 }
 
+/* PR_SET_MEMORY_MERGE (6.4) shows in ksm_stat only. */
+static bool ksm_merge_any(const char *dir)
+{
+	_cleanup_free_ char *text = NULL;
+	char path[64];
+	const char *v;
+
+	snprintf(path, sizeof(path), "%s/ksm_stat", dir);
+	return read_text(path, &text, NULL) == 0 && (v = strstr(text, "ksm_merge_any: ")) && !strncmp(v + 15, "yes", 3);
+}
+
 static int dump_settings(struct dump *d, struct dproc *dp)
 {
 	Ckpt__Process *p = dp->p;
@@ -609,6 +620,8 @@ static int dump_settings(struct dump *d, struct dproc *dp)
 		p->personality = (uint32_t)v;
 	if (read_int_file(dp->dir, "oom_score_adj", &v, 10) == 0)
 		p->oom_score_adj = (int32_t)v;
+	if (ksm_merge_any(dp->dir))
+		p->has_ksm_merge_any = p->ksm_merge_any = true;
 	if (read_int_file(dp->dir, "coredump_filter", &v, 16) == 0) {
 		p->has_coredump_filter = true;
 		p->coredump_filter = (uint32_t)v;

@@ -112,6 +112,10 @@ static void set_settings(struct restore *rs, const Ckpt__Process *p)
 	if (p->has_thp_disable && prctl(PR_SET_THP_DISABLE, p->thp_disable & 1, p->thp_disable & ~1u, 0, 0) < 0)
 		TASK_FAIL(rs, pid, -errno, "pid %d: disabling transparent huge pages (0x%x): %s", pid, p->thp_disable,
 			  strerror(errno));
+	/* Before the memory is rebuilt: every mapping of such a process is mergeable. */
+	if (p->has_ksm_merge_any && p->ksm_merge_any && prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) < 0)
+		TASK_FAIL(rs, pid, -errno, "pid %d: KSM merging of all its memory (PR_SET_MEMORY_MERGE): %s", pid,
+			  strerror(errno));
 	/* CPUs the image had may not exist here: keep ours then. */
 	if (p->cpu_affinity.len)
 		sched_setaffinity(0, p->cpu_affinity.len, (cpu_set_t *)p->cpu_affinity.data);

@@ -13,7 +13,8 @@
  *           not dumpable; child subreaper; I/O priority best-effort 3;
  *           timer slack 200 us; transparent huge pages disabled;
  *           coredump_filter 0x7f (the child inherits it); after the
- *           fork, mlockall(MCL_FUTURE | MCL_ONFAULT); interval
+ *           fork, mlockall(MCL_FUTURE | MCL_ONFAULT) and KSM for all its
+ *           memory (PR_SET_MEMORY_MERGE, where there is KSM); interval
  *           timers: ITIMER_REAL 1000 s then every 500 s, ITIMER_VIRTUAL
  *           3000 s (time left checked against the dump's).
  *   child   umask 077; cwd /; personality PER_LINUX; comm "wl-set-child";
@@ -137,7 +138,7 @@ struct settings {
 	char oom[32];
 	int dumpable, subreaper, pdeath;
 	long stat_nice, stat_rtprio, stat_policy;
-	long ioprio, timerslack, thp_disable, mdwe;
+	long ioprio, timerslack, thp_disable, mdwe, ksm_any;
 	char coredump_filter[32];
 };
 
@@ -205,6 +206,7 @@ static int take(struct settings *s)
 	s->timerslack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
 	s->thp_disable = prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0);
 	s->mdwe = prctl(PR_GET_MDWE, 0, 0, 0, 0);
+	s->ksm_any = prctl(68 /* PR_GET_MEMORY_MERGE */, 0, 0, 0, 0);
 	if (s->ioprio < 0 || s->timerslack < 0 || s->thp_disable < 0 ||
 	    read_file("/proc/self/coredump_filter", s->coredump_filter, sizeof(s->coredump_filter)) <= 0)
 		return -1;
@@ -264,6 +266,8 @@ static void compare(const struct settings *b, const struct settings *a)
 		FAILF("PR_GET_THP_DISABLE %ld, was %ld", a->thp_disable, b->thp_disable);
 	if (a->mdwe != b->mdwe)
 		FAILF("PR_GET_MDWE %ld, was %ld", a->mdwe, b->mdwe);
+	if (a->ksm_any != b->ksm_any)
+		FAILF("PR_GET_MEMORY_MERGE %ld, was %ld", a->ksm_any, b->ksm_any);
 	if (strcmp(a->coredump_filter, b->coredump_filter))
 		FAILF("coredump_filter %.*s, was %.*s", (int)strcspn(a->coredump_filter, "\n"), a->coredump_filter,
 		      (int)strcspn(b->coredump_filter, "\n"), b->coredump_filter);
@@ -609,6 +613,8 @@ int main(int argc, char **argv)
 		FAILF("child did not get ready: %s", line);
 	if (mlockall(MCL_FUTURE | MCL_ONFAULT) < 0)
 		FAILF("mlockall: %s", strerror(errno));
+	/* KSM for all its memory (6.4, with KSM): EINVAL elsewhere, and then nothing to check. */
+	prctl(67 /* PR_SET_MEMORY_MERGE */, 1, 0, 0, 0);
 	if (!why[0] && (take(&before) < 0 || itimers_take(&it_before) < 0))
 		FAILF("cannot read settings: %s", strerror(errno));
 	if (why[0]) {
