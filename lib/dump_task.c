@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -635,6 +636,39 @@ static int dump_settings(struct dump *d, struct dproc *dp)
 	return r < 0 ? r : dump_path_file(d, dp, "root", &p->root_file_id);
 }
 
+/*
+ * A process in a namespace other than ckpt's would come back in ckpt's:
+ * another hostname, other mounts and files at its paths, other pids, other
+ * ids and network. Namespaces are not saved yet, so such a tree is
+ * refused now rather than restored wrong. (IPC namespaces: ipc_sysv.c.)
+ */
+static int check_namespaces(struct dump *d, const struct dproc *dp)
+{
+	static const struct {
+		const char *name, *what;
+	} ns[] = {
+		{ "mnt", "mount namespace" }, { "uts", "UTS namespace (hostname)" }, { "pid", "PID namespace" },
+		{ "pid_for_children", "PID namespace for its children (unshare(CLONE_NEWPID))" },
+		{ "user", "user namespace" }, { "net", "network namespace" }, { "cgroup", "cgroup namespace" },
+		{ "time", "time namespace" }, { "time_for_children", "time namespace for its children" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(ns); i++) {
+		struct stat self, st;
+		char path[96];
+
+		snprintf(path, sizeof(path), "/proc/self/ns/%s", ns[i].name);
+		if (stat(path, &self) < 0)
+			continue; /* a kernel without that kind */
+		snprintf(path, sizeof(path), "%s/ns/%s", dp->dir, ns[i].name);
+		if (stat(path, &st) == 0 && (st.st_ino != self.st_ino || st.st_dev != self.st_dev))
+			return fail(d->ctx, -EOPNOTSUPP,
+				    "pid %d: its %s is not ckpt's; namespaces are not supported yet",
+				    dp->pid, ns[i].what);
+	}
+	return 0;
+}
+
 int dump_process(struct dump *d, struct dproc *dp)
 {
 	Ckpt__Process *p = arena_alloc(&d->m.arena, sizeof(*p));
@@ -683,6 +717,9 @@ int dump_process(struct dump *d, struct dproc *dp)
 		p->cpu_affinity.len = 0;
 		return 0;
 	}
+	r = check_namespaces(d, dp);
+	if (r < 0)
+		return r;
 	p->state = dp->state == SEIZED_STOPPED ? 2 : 0;
 	p->nr_threads = (uint32_t)dp->nr_tids;
 	p->has_leader_exited = dp->leader_dead;
