@@ -32,6 +32,23 @@ struct ckpt_rseq_config {
 #define PR_SET_MDWE 65
 #define PR_GET_MDWE 66
 #endif
+/* sched_getattr/sched_setattr's argument (3.14; utilization clamps 5.3). */
+struct ckpt_sched_attr {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime;
+	uint64_t sched_deadline;
+	uint64_t sched_period;
+	uint32_t sched_util_min;
+	uint32_t sched_util_max;
+};
+#ifndef SCHED_DEADLINE
+#define SCHED_DEADLINE 6
+#endif
+
 /* KSM for all of a process's memory (6.4). */
 #ifndef PR_SET_MEMORY_MERGE
 #define PR_SET_MEMORY_MERGE 67

@@ -432,6 +432,7 @@ static int read_int_file(const char *dir, const char *name, long long *v, int ba
  */
 static int thread_sched(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
 {
+	struct ckpt_sched_attr sa = { .size = sizeof(sa) };
 	cpu_set_t set;
 	long long f[42], slack;
 	char state, dir[64];
@@ -444,6 +445,19 @@ static int thread_sched(struct dump *d, struct dproc *dp, Ckpt__Thread *t)
 	t->nice = (int32_t)f[19];
 	t->sched_priority = (uint32_t)f[40];
 	t->sched_policy = (uint32_t)f[41];
+	/* The rest of its scheduling: SCHED_DEADLINE's parameters, reset-on-fork, clamps. */
+	if (syscall(SYS_sched_getattr, (pid_t)t->tid, &sa, sizeof(sa), 0) == 0) {
+		t->sched_policy = sa.sched_policy;
+		t->sched_priority = sa.sched_priority;
+		t->has_sched_flags = t->has_dl_runtime = t->has_dl_deadline = t->has_dl_period = true;
+		t->has_util_min = t->has_util_max = true;
+		t->sched_flags = sa.sched_flags;
+		t->dl_runtime = sa.sched_runtime;
+		t->dl_deadline = sa.sched_deadline;
+		t->dl_period = sa.sched_period;
+		t->util_min = sa.sched_util_min;
+		t->util_max = sa.sched_util_max;
+	}
 	if (sched_getaffinity((pid_t)t->tid, sizeof(set), &set) == 0) {
 		t->has_cpu_affinity = true;
 		t->cpu_affinity.data = arena_alloc(&d->m.arena, sizeof(set));

@@ -170,27 +170,61 @@ static int set_timer_slack(struct restore *rs, const Ckpt__Thread *t)
 	return 0;
 }
 
+#define SCHED_UTIL_CLAMP_ (0x20 | 0x40) /* SCHED_FLAG_UTIL_CLAMP_MIN | _MAX */
+
+/*
+ * Policy, priority, nice, flags (reset-on-fork), SCHED_DEADLINE's
+ * parameters and utilization clamps, in one call. For the other policies
+ * sched_getattr shows the fair scheduler's time slice as the runtime;
+ * given back it would become a custom slice, so it is not.
+ */
+static int set_sched_attr(struct restore *rs, const Ckpt__Thread *t)
+{
+	bool dl = t->sched_policy == SCHED_DEADLINE;
+	struct ckpt_sched_attr sa = {
+		.size = sizeof(sa), .sched_policy = t->sched_policy, .sched_flags = t->sched_flags,
+		.sched_nice = t->nice, .sched_priority = t->sched_priority, .sched_runtime = dl ? t->dl_runtime : 0,
+		.sched_deadline = dl ? t->dl_deadline : 0, .sched_period = dl ? t->dl_period : 0,
+		.sched_util_min = t->util_min, .sched_util_max = t->util_max,
+	};
+
+	/* Clamps other than the defaults (0, 1024) were set; 0, 0: a kernel without them. */
+	if (t->util_max && (t->util_min || t->util_max != 1024))
+		sa.sched_flags |= SCHED_UTIL_CLAMP_;
+	if (syscall(SYS_sched_setattr, (pid_t)t->tid, &sa, 0) < 0)
+		return fail(rs->ctx, -errno, "tid %u: scheduling policy %u flags 0x%llx%s: %s", t->tid, t->sched_policy,
+			    (unsigned long long)t->sched_flags,
+			    t->sched_policy == SCHED_DEADLINE ? " (SCHED_DEADLINE: is there bandwidth for it here?)" : "",
+			    strerror(errno));
+	return 0;
+}
+
 /*
  * A thread's own scheduling: it came from clone() with its creator's. CPUs
- * the image had may not exist here: keep those then, and say so.
+ * the image had may not exist here: keep those then, and say so. The
+ * affinity goes first: SCHED_DEADLINE takes only a thread free to run on
+ * every CPU of its domain.
  */
 static int set_thread_sched(struct restore *rs, const Ckpt__Thread *t)
 {
 	struct sched_param sp = { .sched_priority = (int)t->sched_priority };
 	pid_t tid = (pid_t)t->tid;
+	int r = 0;
 
 	if (t->has_nice && setpriority(PRIO_PROCESS, (id_t)tid, t->nice) < 0)
 		return fail(rs->ctx, -errno, "tid %d: nice %d: %s", tid, t->nice, strerror(errno));
-	if (t->has_sched_policy && sched_setscheduler(tid, (int)t->sched_policy, &sp) < 0)
-		return fail(rs->ctx, -errno, "tid %d: scheduler policy %u: %s", tid, t->sched_policy, strerror(errno));
 	if (t->has_cpu_affinity && sched_setaffinity(tid, t->cpu_affinity.len, (cpu_set_t *)t->cpu_affinity.data) < 0)
 		pr_warn(rs->ctx, "tid %d: its CPU affinity cannot be set here (%s); it keeps its process's",
 			tid, strerror(errno));
-	if (t->has_ioprio && syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, (int)t->ioprio) < 0)
-		return fail(rs->ctx, -errno, "tid %d: I/O priority 0x%x: %s", tid, t->ioprio, strerror(errno));
-	if (t->has_timer_slack_ns)
-		return set_timer_slack(rs, t);
-	return 0;
+	if (t->has_sched_flags)
+		r = set_sched_attr(rs, t);
+	else if (t->has_sched_policy && sched_setscheduler(tid, (int)t->sched_policy, &sp) < 0)
+		r = fail(rs->ctx, -errno, "tid %d: scheduler policy %u: %s", tid, t->sched_policy, strerror(errno));
+	if (r == 0 && t->has_ioprio && syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, (int)t->ioprio) < 0)
+		r = fail(rs->ctx, -errno, "tid %d: I/O priority 0x%x: %s", tid, t->ioprio, strerror(errno));
+	if (r == 0 && t->has_timer_slack_ns)
+		r = set_timer_slack(rs, t);
+	return r;
 }
 
 static int set_thread_state(struct restore *rs, const Ckpt__Thread *t)

@@ -107,7 +107,8 @@ static void set_settings(struct restore *rs, const Ckpt__Process *p)
 
 	if (setpriority(PRIO_PROCESS, 0, p->nice) < 0)
 		TASK_FAIL(rs, pid, -errno, "pid %d: nice %d: %s", pid, p->nice, strerror(errno));
-	if (sched_setscheduler(0, (int)p->sched_policy, &sp) < 0)
+	/* SCHED_DEADLINE needs its parameters, and makes fork fail: its threads get it at the end. */
+	if (p->sched_policy != SCHED_DEADLINE && sched_setscheduler(0, (int)p->sched_policy, &sp) < 0)
 		TASK_FAIL(rs, pid, -errno, "pid %d: scheduler policy %u: %s", pid, p->sched_policy, strerror(errno));
 	if (p->has_thp_disable && prctl(PR_SET_THP_DISABLE, p->thp_disable & 1, p->thp_disable & ~1u, 0, 0) < 0)
 		TASK_FAIL(rs, pid, -errno, "pid %d: disabling transparent huge pages (0x%x): %s", pid, p->thp_disable,

@@ -25,9 +25,11 @@
  *           mlockall(MCL_FUTURE); memory-deny-write-execute where the
  *           kernel has it (6.3),
  *           checked to still refuse a writable executable mapping; and a
- *           second thread with settings of its own: nice 11, SCHED_IDLE,
+ *           second thread with settings of its own: nice 11, SCHED_IDLE
+ *           with SCHED_RESET_ON_FORK,
  *           affinity CPU 0, I/O priority idle, timer slack 300 us (Linux
- *           keeps these per thread).
+ *           keeps these per thread); a third under SCHED_DEADLINE, where
+ *           the machine admits one.
  *
  * On SIGUSR1 each process compares: umask (/proc/self/status Umask), cwd
  * (getcwd and the inode of "."), personality, comm (PR_GET_NAME and
@@ -55,6 +57,7 @@
 #include <linux/ioprio.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <sys/prctl.h>
@@ -335,7 +338,48 @@ struct thread_sched {
 	long ioprio, timerslack;
 };
 
-static atomic_int worker_tid;
+static atomic_int worker_tid, dl_tid;
+
+/* sched_getattr/sched_setattr's argument. */
+struct wl_sched_attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+	uint32_t util_min, util_max;
+};
+
+/* A third thread under SCHED_DEADLINE (1 ms every 10 ms), where the machine takes one. */
+static void *dl_worker(void *arg)
+{
+	struct wl_sched_attr sa = { .size = sizeof(sa), .policy = 6 /* SCHED_DEADLINE */, .runtime = 1000000,
+				    .deadline = 10000000, .period = 10000000 };
+	sigset_t all;
+	cpu_set_t every;
+
+	(void)arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* Deadline tasks must be free to run on every CPU of their domain. */
+	CPU_ZERO(&every);
+	for (int c = 0; c < CPU_SETSIZE && c < sysconf(_SC_NPROCESSORS_ONLN); c++)
+		CPU_SET(c, &every);
+	if (sched_setaffinity(0, sizeof(every), &every) == 0 && syscall(SYS_sched_setattr, 0, &sa, 0) == 0)
+		atomic_store(&dl_tid, (int)syscall(SYS_gettid));
+	else
+		atomic_store(&dl_tid, -1);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int dl_take(pid_t tid, struct wl_sched_attr *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->size = sizeof(*sa);
+	return (int)syscall(SYS_sched_getattr, tid, sa, sizeof(*sa), 0);
+}
 
 static void *worker(void *arg)
 {
@@ -348,7 +392,8 @@ static void *worker(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	CPU_ZERO(&set);
 	CPU_SET(0, &set);
-	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 11) < 0 || sched_setscheduler(0, SCHED_IDLE, &sp) < 0 ||
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 11) < 0 ||
+	    sched_setscheduler(0, SCHED_IDLE | SCHED_RESET_ON_FORK, &sp) < 0 ||
 	    sched_setaffinity(0, sizeof(set), &set) < 0 ||
 	    syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)) < 0 ||
 	    prctl(PR_SET_TIMERSLACK, 300000, 0, 0, 0) < 0)
@@ -431,6 +476,8 @@ static void check_mlock_future(bool onfault)
 
 static void child_main(const char *result)
 {
+	struct wl_sched_attr dlb, dla;
+	pthread_t dlth;
 	struct thread_sched tb, ta;
 	bool has_mdwe;
 	pthread_t th;
@@ -482,6 +529,12 @@ static void child_main(const char *result)
 		usleep(1000);
 	if (atomic_load(&worker_tid) <= 0)
 		FAILF("second thread: cannot set its settings: %s", strerror(-atomic_load(&worker_tid)));
+	if (pthread_create(&dlth, NULL, dl_worker, NULL))
+		FAILF("pthread_create failed");
+	for (int i = 0; i < 2000 && !atomic_load(&dl_tid); i++)
+		usleep(1000);
+	if (atomic_load(&dl_tid) > 0 && dl_take(atomic_load(&dl_tid), &dlb) < 0)
+		FAILF("sched_getattr: %s", strerror(errno));
 	if (mlockall(MCL_FUTURE) < 0)
 		FAILF("mlockall: %s", strerror(errno));
 	if (!why[0] && (take(&before) < 0 || thread_take(atomic_load(&worker_tid), &tb) < 0))
@@ -506,6 +559,13 @@ static void child_main(const char *result)
 			FAILF("the 20 ms interval timer has an interval of %ld us", us(&it.it_interval));
 	}
 	check_mlock_future(false);
+	if (atomic_load(&dl_tid) > 0 &&
+	    (dl_take(atomic_load(&dl_tid), &dla) < 0 || dla.policy != dlb.policy || dla.runtime != dlb.runtime ||
+	     dla.deadline != dlb.deadline || dla.period != dlb.period))
+		FAILF("the SCHED_DEADLINE thread: policy %u runtime %llu deadline %llu period %llu, was %u %llu %llu %llu",
+		      dla.policy, (unsigned long long)dla.runtime, (unsigned long long)dla.deadline,
+		      (unsigned long long)dla.period, dlb.policy, (unsigned long long)dlb.runtime,
+		      (unsigned long long)dlb.deadline, (unsigned long long)dlb.period);
 	if (has_mdwe) {
 		void *wx = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
