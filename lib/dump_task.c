@@ -154,6 +154,7 @@ static int read_rlimits(struct dump *d, struct dproc *dp)
 	return 0;
 }
 
+/* State only the process can tell: handlers, brk, a few prctls, its timers. */
 static int remote_process_state(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t scratch)
 {
 	Ckpt__Process *p = dp->p;

@@ -114,8 +114,8 @@ static int dump_itimers(struct dump *d, struct dproc *dp, struct remote *rm, uin
 		/*
 		 * Time left 0 with an interval: a periodic ITIMER_REAL that expired
 		 * while its SIGALRM waits, pending (the tree is stopped); the kernel
-		 * arms it again when that signal is taken. Kept as it is: the
-		 * restore sets the interval, and the pending signal comes back.
+		 * arms it again when that signal is taken. Kept: the restore makes
+		 * it due at once, and the pending signal comes back.
 		 */
 		if (r < 0 || (!it.it_value.tv_sec && !it.it_value.tv_usec && !it.it_interval.tv_sec &&
 			      !it.it_interval.tv_usec))
@@ -129,8 +129,6 @@ static int dump_itimers(struct dump *d, struct dproc *dp, struct remote *rm, uin
 	}
 	return r;
 }
-
-/* State only the process can tell: handlers, brk, a few prctls. */
 
 int dump_timers(struct dump *d, struct dproc *dp, struct remote *rm, uint64_t scratch)
 {
