@@ -7,10 +7,12 @@
  * had left (lib/restore_timers.c): time spent checkpointed does not count.
  */
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 
+#include "compat.h"
 #include "dump.h"
 #include "ptrace.h"
 
@@ -63,6 +65,11 @@ static int dump_posix_timers(struct dump *d, struct dproc *dp, struct remote *rm
 		n++;
 	if (n > 4096)
 		return fail(d->ctx, -EOPNOTSUPP, "pid %d: %zu POSIX timers; at most 4096 are supported", dp->pid, n);
+	/* A restore on this kernel could not give them their ids: refuse now, while the tree lives. */
+	if (n && prctl(PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_GET, 0, 0, 0) < 0)
+		return fail(d->ctx, -EOPNOTSUPP,
+			    "pid %d: %zu POSIX timers; bringing them back needs Linux 6.15 (PR_TIMER_CREATE_RESTORE_IDS), which this kernel is not",
+			    dp->pid, n);
 	p->posix_timers = arena_alloc(&d->m.arena, sizeof(*p->posix_timers) * (n + 1));
 	for (const char *l = strstr(text, "ID:"); l; l = strstr(l + 1, "\nID:")) {
 		Ckpt__PosixTimer *t = arena_alloc(&d->m.arena, sizeof(*t));
