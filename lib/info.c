@@ -6,6 +6,7 @@
  * gives an error and no partial description.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -532,6 +533,40 @@ static void t_sem_undo(struct info *in, const Ckpt__Process *p)
 	}
 }
 
+static const char *const itimer_names[] = { "ITIMER_REAL", "ITIMER_VIRTUAL", "ITIMER_PROF" };
+
+static const char *notify_name(uint32_t notify)
+{
+	switch (notify) {
+	case SIGEV_NONE: return "none";
+	case SIGEV_SIGNAL: return "signal";
+	case SIGEV_SIGNAL | SIGEV_THREAD_ID: return "signal to thread";
+	default: return "?";
+	}
+}
+
+static void t_timers(struct info *in, const Ckpt__Process *p)
+{
+	if (!p->n_itimers && !p->n_posix_timers)
+		return;
+	fputs("  timers:\n", in->out);
+	for (size_t i = 0; i < p->n_itimers; i++) {
+		const Ckpt__ITimer *t = p->itimers[i];
+
+		fprintf(in->out, "    %s: %.6f s left, every %.6f s\n", t->which < 3 ? itimer_names[t->which] : "?",
+			(double)t->value_us / 1e6, (double)t->interval_us / 1e6);
+	}
+	for (size_t i = 0; i < p->n_posix_timers; i++) {
+		const Ckpt__PosixTimer *t = p->posix_timers[i];
+
+		fprintf(in->out, "    POSIX timer %d: clock %d, notify %s", t->id, t->clock, notify_name(t->notify));
+		if (t->has_notify_tid)
+			fprintf(in->out, " %u", t->notify_tid);
+		fprintf(in->out, ", signal %u, value 0x%llx: %.9f s left, every %.9f s\n", t->signo,
+			(unsigned long long)t->sigev_value, (double)t->value_ns / 1e9, (double)t->interval_ns / 1e9);
+	}
+}
+
 static void t_process(struct info *in, size_t pi)
 {
 	const Ckpt__Process *p = in->m.procs.v[pi];
@@ -553,6 +588,7 @@ static void t_process(struct info *in, size_t pi)
 		fprintf(in->out, "  controlling terminal: pty %u, foreground group %u\n",
 			model_file(&in->m, p->ctty_file_id)->pty_index, model_file(&in->m, p->ctty_file_id)->pty->fg_pgrp);
 	t_threads(in, p);
+	t_timers(in, p);
 	t_vmas(in, p);
 	t_fds(in, p);
 	t_sem_undo(in, p);
@@ -878,6 +914,36 @@ static void j_fds(struct json *j, const struct info *in, const Ckpt__Process *p)
 	j_close(j, ']');
 }
 
+static void j_timers(struct json *j, const Ckpt__Process *p)
+{
+	j_open(j, "itimers", '[');
+	for (size_t i = 0; i < p->n_itimers; i++) {
+		j_open(j, NULL, '{');
+		j_str(j, "which", p->itimers[i]->which < 3 ? itimer_names[p->itimers[i]->which] : "?");
+		j_u64(j, "value_us", p->itimers[i]->value_us);
+		j_u64(j, "interval_us", p->itimers[i]->interval_us);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+	j_open(j, "posix_timers", '[');
+	for (size_t i = 0; i < p->n_posix_timers; i++) {
+		const Ckpt__PosixTimer *t = p->posix_timers[i];
+
+		j_open(j, NULL, '{');
+		j_u64(j, "id", (uint64_t)t->id);
+		j_u64(j, "clock", (uint64_t)(uint32_t)t->clock);
+		j_str(j, "notify", notify_name(t->notify));
+		if (t->has_notify_tid)
+			j_u64(j, "notify_tid", t->notify_tid);
+		j_u64(j, "signal", t->signo);
+		j_u64(j, "sigev_value", t->sigev_value);
+		j_u64(j, "value_ns", t->value_ns);
+		j_u64(j, "interval_ns", t->interval_ns);
+		j_close(j, '}');
+	}
+	j_close(j, ']');
+}
+
 static void j_live_process(struct json *j, const struct info *in, size_t pi)
 {
 	const Ckpt__Process *p = in->m.procs.v[pi];
@@ -887,6 +953,7 @@ static void j_live_process(struct json *j, const struct info *in, size_t pi)
 	j_str(j, "cwd", file_path(m, p->cwd_file_id));
 	j_str(j, "root", file_path(m, p->root_file_id));
 	j_threads(j, in, p);
+	j_timers(j, p);
 	j_open(j, "mappings", '[');
 	for (size_t i = first_vma(m, p->pid, 0); i < m->vmas.n && m->vmas.v[i]->pid == p->pid; i++)
 		j_vma(j, in, i);

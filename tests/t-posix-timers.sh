@@ -14,3 +14,13 @@ kill_tree "$PID"
 start_workload ptimers
 cycle || fail "checkpoint/restore cycle"
 verify || fail "timers after restore"
+
+# ckpt info shows them: the 20 ms one, the thread-aimed one, the disarmed one.
+"$CKPT" info -i "$WORK/img" >"$WORK/info.txt" || fail "ckpt info failed"
+grep -Eq "POSIX timer [0-9]+: clock 1, notify signal, signal [0-9]+, value 0x6f: [0-9.]+ s left, every 0.020000000 s" "$WORK/info.txt" &&
+	grep -Eq "POSIX timer [0-9]+: clock 7, notify signal to thread [0-9]+, signal [0-9]+, value 0xde: .* every 0.030000000 s" "$WORK/info.txt" &&
+	grep -Eq "POSIX timer [0-9]+: clock 1, notify signal, signal 12, value 0x0: 0.000000000 s left" "$WORK/info.txt" ||
+	fail "ckpt info does not show the timers: $(grep -A6 timers: "$WORK/info.txt")"
+"$CKPT" info --json -i "$WORK/img" | python3 -c 'import json, sys
+p = [p for p in json.load(sys.stdin)["processes"] if p.get("posix_timers")]
+assert p and len(p[0]["posix_timers"]) == 4, p' || fail "ckpt info --json does not list the four timers"
