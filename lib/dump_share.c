@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * What processes of the tree share: an fd table (clone with CLONE_FILES but
- * not CLONE_THREAD) and fs information, the cwd, root and umask (CLONE_FS).
+ * not CLONE_THREAD) and fs information, the cwd, root and umask (CLONE_FS);
+ * an address space (CLONE_VM) is refused.
  * kcmp tells whether two tasks share one. Each process records the first
  * process of the tree, in its order (parents before children), that shares
  * it: Process.fd_table_id and fs_id. Restore creates the others of a group
@@ -142,6 +143,40 @@ static int find_groups(struct dump *d, int type)
 	return o.err == -EDOM ? groups_pairwise(d, type) : o.err;
 }
 
+/*
+ * Processes that share one address space (clone with CLONE_VM but not
+ * CLONE_THREAD) would come back with a copy each: refused. Sorted by
+ * kcmp's order, sharers sit side by side.
+ */
+static int no_shared_memory(struct dump *d)
+{
+	_cleanup_free_ struct dproc **live = xcalloc(d->nr_procs + 1, sizeof(*live));
+	struct kcmp_order o = { d, KCMP_VM, 0 };
+	bool ordered;
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nr_procs; i++)
+		if (!d->procs[i].zombie)
+			live[n++] = &d->procs[i];
+	qsort_r(live, n, sizeof(*live), by_kernel_object, &o);
+	if (o.err < 0 && o.err != -EDOM)
+		return o.err;
+	ordered = o.err == 0; /* else every pair is compared */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n && (!ordered || j == i + 1); j++) {
+			int r = shares(live[i]->live, live[j]->live, KCMP_VM);
+
+			if (r < 0)
+				return fail(d->ctx, r, "pid %d: kcmp with pid %d: %s; cannot tell whether they share memory",
+					    live[i]->pid, live[j]->pid, strerror(-r));
+			if (r)
+				return fail(d->ctx, -EOPNOTSUPP,
+					    "pid %d and pid %d share their memory (clone with CLONE_VM, not a thread); not supported yet",
+					    live[i]->pid, live[j]->pid);
+		}
+	return 0;
+}
+
 int dump_sharing(struct dump *d)
 {
 	int r;
@@ -159,7 +194,9 @@ int dump_sharing(struct dump *d)
 			return r;
 		dp->p->has_fs_id = true;
 	}
-	r = find_groups(d, KCMP_FILES);
+	r = no_shared_memory(d);
+	if (r == 0)
+		r = find_groups(d, KCMP_FILES);
 	if (r == 0)
 		r = find_groups(d, KCMP_FS);
 	for (size_t i = 0; r == 0 && i < d->nr_procs; i++) {

@@ -15,6 +15,9 @@
  *   (fd 9 is also in a second child, which the root makes for it)
  * Mapping kinds hold one mapping and no descriptor for it:
  *   memfd-sealed-map
+ * Process kinds (not in --list; t-clone-vm-refused): clone-vm, a second
+ *   process in the root's memory, made with clone(CLONE_VM) and no
+ *   CLONE_THREAD.
  * KIND "none" (the default) holds nothing unusual.
  *
  * The root first forks a child that waits (so the tree has two processes;
@@ -27,6 +30,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/if_ether.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -83,6 +87,20 @@ static int place(int fd, int want)
 
 static char path1[1200], path2[1200];
 static pid_t holder = -1;
+static pid_t vm_sharer = -1;
+
+/* The clone-vm child: it shares the root's memory and TLS, so it calls nothing that sets errno. */
+static int vm_child(void *arg)
+{
+	sigset_t all;
+
+	(void)arg;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	for (;;)
+		pause();
+	return 0;
+}
 static void *map;
 
 /* ---- making each kind ---- */
@@ -93,6 +111,12 @@ static int make(const char *k)
 
 	if (!strcmp(k, "none"))
 		return 0;
+	if (!strcmp(k, "clone-vm")) { /* a second process in the root's address space */
+		static char stack[64 << 10] __attribute__((aligned(16)));
+
+		vm_sharer = clone(vm_child, stack + sizeof(stack), CLONE_VM | SIGCHLD, NULL);
+		return vm_sharer < 0 ? -1 : 0;
+	}
 	if (!strcmp(k, "pipe-rdwr")) { /* a pipe reopened read-write through /proc */
 		char p[64];
 
@@ -429,6 +453,11 @@ static void check(const char *k)
 		expect_read(9, "prepost", "fifo");
 		return;
 	}
+	if (!strcmp(k, "clone-vm")) {
+		if (kill(vm_sharer, 0) < 0)
+			FAILF("%s: the process sharing our memory is gone", k);
+		return;
+	}
 	if (!strcmp(k, "memfd-sealed-map")) {
 		if (memcmp(map, k, strlen(k)))
 			FAILF("%s: the mapping lost its data", k);
@@ -442,10 +471,16 @@ static const char *kinds[] = {
 	"procfile", "memfd-hugetlb", "memfd-sealed-map", "deleted-linked", "proc-mem", "proc-write", "proc-shared",
 };
 
+/* Kinds with a test of their own (not listed: t-unsupported runs the listed ones). */
+static const char *other_kinds[] = { "clone-vm" };
+
 static int known(const char *k)
 {
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (!strcmp(kinds[i], k))
+			return 1;
+	for (size_t i = 0; i < sizeof(other_kinds) / sizeof(other_kinds[0]); i++)
+		if (!strcmp(other_kinds[i], k))
 			return 1;
 	return 0;
 }
