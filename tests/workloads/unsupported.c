@@ -524,6 +524,9 @@ int main(int argc, char **argv)
 		if (path1[0])
 			unlink(path1);
 		rmdir(tmpl);
+		/* It holds our stdout, which the caller reads to its end. */
+		if (vm_sharer > 0)
+			kill(vm_sharer, SIGKILL);
 		return r;
 	}
 	if (argc < 3) {
