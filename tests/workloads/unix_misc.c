@@ -22,7 +22,8 @@
  *   rights     descriptors in flight only (their senders closed them): in a
  *              stream, a pipe's read end (with data), a file at offset 5
  *              and a socket (with data, its peer kept); in a datagram, an
- *              eventfd (count 7); all usable after restore;
+ *              eventfd (count 7), and in another a POSIX message queue
+ *              with one message; all usable after restore;
  *   peek       a datagram socket with SO_PEEK_OFF, the program has peeked
  *              at the first datagram: the next peek gives the second one;
  *   log        a datagram socket connected to a logger outside the tree
@@ -32,6 +33,7 @@
  */
 #include "unixwl.h"
 #include <libgen.h>
+#include <mqueue.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -197,9 +199,11 @@ static void check_creds(void)
 	WL_CHECK(uw_sockopt(cr[0], SO_PASSCRED) == 1, "creds: SO_PASSCRED lost");
 }
 
+static char mq_name[64];
+
 static int setup_rights(void)
 {
-	int p[2], s[2], f, e;
+	int p[2], s[2], f, e, q;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, rt) || socketpair(AF_UNIX, SOCK_DGRAM, 0, rd) || pipe(p) ||
 	    socketpair(AF_UNIX, SOCK_STREAM, 0, s))
@@ -219,8 +223,14 @@ static int setup_rights(void)
 	e = eventfd(7, EFD_CLOEXEC);
 	if (e < 0 || send_fds(rd[1], "evfd", &e, 1, NULL) < 0)
 		return -1;
+	/* A POSIX message queue descriptor, one message in the queue. */
+	snprintf(mq_name, sizeof(mq_name), "/wl-um-%d", (int)getpid());
+	mq_unlink(mq_name);
+	q = mq_open(mq_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, NULL);
+	if (q < 0 || mq_send(q, "mq-msg", 6, 3) < 0 || send_fds(rd[1], "mq", &q, 1, NULL) < 0)
+		return -1;
 	/* In flight only now. */
-	close(p[0]), close(f), close(s[0]), close(e);
+	close(p[0]), close(f), close(s[0]), close(e), close(q);
 	return 0;
 }
 
@@ -253,6 +263,21 @@ static void check_rights(void)
 	}
 	WL_CHECK(read(fds[0], &count, 8) == 8 && count == 7, "rights: eventfd count %llu, want 7", (unsigned long long)count);
 	close(fds[0]);
+	if (recv_fds(rd[0], buf, sizeof(buf), fds, &n, NULL) < 0 || strcmp(buf, "mq") || n != 1) {
+		wl_fail("rights: datagram: got '%s' with %d descriptors, want 'mq' with 1", buf, n);
+		return;
+	}
+	{
+		char msg[8192] = "";
+		unsigned prio = 0;
+		ssize_t got = mq_receive(fds[0], msg, sizeof(msg), &prio);
+
+		WL_CHECK(got == 6 && !memcmp(msg, "mq-msg", 6) && prio == 3,
+			 "rights: message queue in flight: got %zd bytes '%.*s' priority %u (%s)", got,
+			 got > 0 ? (int)got : 0, msg, prio, got < 0 ? strerror(errno) : "");
+	}
+	close(fds[0]);
+	mq_unlink(mq_name);
 }
 
 static int setup_peek(void)
