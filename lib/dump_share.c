@@ -114,6 +114,18 @@ static int by_kernel_object(const void *x, const void *y, void *arg)
 	return 0;
 }
 
+/* The live processes into live, sorted by kcmp's order of o->type (o->err: how that went); their number. */
+static size_t sort_live(struct dump *d, struct dproc **live, struct kcmp_order *o)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nr_procs; i++)
+		if (!d->procs[i].zombie)
+			live[n++] = &d->procs[i];
+	qsort_r(live, n, sizeof(*live), by_kernel_object, o);
+	return n;
+}
+
 /*
  * kcmp orders what it compares (by a scrambled kernel address), so sorting
  * the processes by it puts those that share one object side by side: n log n
@@ -123,12 +135,8 @@ static int find_groups(struct dump *d, int type)
 {
 	_cleanup_free_ struct dproc **live = xcalloc(d->nr_procs + 1, sizeof(*live));
 	struct kcmp_order o = { d, type, 0 };
-	size_t n = 0;
+	size_t n = sort_live(d, live, &o);
 
-	for (size_t i = 0; i < d->nr_procs; i++)
-		if (!d->procs[i].zombie)
-			live[n++] = &d->procs[i];
-	qsort_r(live, n, sizeof(*live), by_kernel_object, &o);
 	if (o.err == -EDOM)
 		return groups_pairwise(d, type);
 	for (size_t i = 0, j; o.err == 0 && i < n; i = j) {
@@ -152,13 +160,9 @@ static int no_shared_memory(struct dump *d)
 {
 	_cleanup_free_ struct dproc **live = xcalloc(d->nr_procs + 1, sizeof(*live));
 	struct kcmp_order o = { d, KCMP_VM, 0 };
+	size_t n = sort_live(d, live, &o);
 	bool ordered;
-	size_t n = 0;
 
-	for (size_t i = 0; i < d->nr_procs; i++)
-		if (!d->procs[i].zombie)
-			live[n++] = &d->procs[i];
-	qsort_r(live, n, sizeof(*live), by_kernel_object, &o);
 	if (o.err < 0 && o.err != -EDOM)
 		return o.err;
 	ordered = o.err == 0; /* else every pair is compared */

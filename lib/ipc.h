@@ -17,6 +17,9 @@ struct restore;
 struct rproc;
 struct remote;
 
+/* Whether SysV object id of kind (SYSV_SHM ...) exists: 0 and its key in *key, or -errno. */
+int sysv_stat_key(uint32_t kind, int id, int *key);
+
 /* ipc_sysv.c, dump */
 /* A SysV attachment in /proc/PID/smaps: its flags, once the VmFlags line is read. */
 int sysv_vma_flags(struct dump *d, struct dproc *dp, Ckpt__Vma *v, const char *vmflags);

@@ -22,7 +22,6 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 
 #include "dump.h"
 #include "ipc.h"
@@ -177,24 +176,6 @@ static int drain(struct mq_dump *q)
 	return 0;
 }
 
-static int write_remote(struct dump *d, pid_t pid, uint64_t addr, const void *buf, size_t len)
-{
-	struct iovec local = { (void *)buf, len }, remote = { (void *)addr, len };
-
-	if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
-		return fail(d->ctx, -errno, "pid %d: writing scratch memory: %s", pid, strerror(errno));
-	return 0;
-}
-
-static int read_remote(struct dump *d, pid_t pid, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec local = { buf, len }, remote = { (void *)addr, len };
-
-	if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
-		return fail(d->ctx, -errno, "pid %d: reading scratch memory: %s", pid, strerror(errno));
-	return 0;
-}
-
 /* Inside the owner: takes back the notification's signal, whose siginfo holds sigev_value. */
 static int take_signal(struct mq_dump *q, struct remote *rm, uint64_t scratch, uint64_t *value)
 {
@@ -202,10 +183,10 @@ static int take_signal(struct mq_dump *q, struct remote *rm, uint64_t scratch, u
 	uint8_t si[128];
 	int32_t code;
 	long ret;
-	int r = write_remote(q->d, q->owner, scratch, &set, sizeof(set));
+	int r = remote_mem(q->d->ctx, q->owner, scratch, &set, sizeof(set), true);
 
 	if (r == 0)
-		r = write_remote(q->d, q->owner, scratch + 16, zero, sizeof(zero));
+		r = remote_mem(q->d->ctx, q->owner, scratch + 16, zero, sizeof(zero), true);
 	if (r == 0)
 		r = remote_syscall(rm, &ret, SYS_rt_sigtimedwait, scratch, scratch + 128, scratch + 16, 8, 0, 0);
 	if (r < 0)
@@ -214,7 +195,7 @@ static int take_signal(struct mq_dump *q, struct remote *rm, uint64_t scratch, u
 		return fail(q->d->ctx, ret < 0 ? (int)ret : -EIO,
 			    "POSIX message queue %s: the notification signal of pid %d did not come (%ld)", q->f->path,
 			    q->owner, ret);
-	r = read_remote(q->d, q->owner, scratch + 128, si, sizeof(si));
+	r = remote_mem(q->d->ctx, q->owner, scratch + 128, si, sizeof(si), false);
 	if (r < 0)
 		return r;
 	memcpy(&code, si + 8, sizeof(code));
@@ -235,7 +216,7 @@ static int register_again(struct mq_dump *q, struct remote *rm, uint64_t scratch
 	sev.sigev_notify = q->notify;
 	sev.sigev_signo = q->signo;
 	sev.sigev_value.sival_ptr = (void *)value;
-	r = write_remote(q->d, q->owner, scratch + 512, &sev, sizeof(sev));
+	r = remote_mem(q->d->ctx, q->owner, scratch + 512, &sev, sizeof(sev), true);
 	if (r == 0)
 		r = remote_syscall(rm, &ret, SYS_mq_notify, (uint64_t)q->owner_fd, scratch + 512, 0, 0, 0, 0);
 	if (r == 0 && ret < 0)
@@ -456,7 +437,6 @@ static int notify_one(struct restore *rs, struct rproc *rp, struct remote *rm, c
 {
 	const Ckpt__MqNotify *n = f->mq_notify;
 	int fd = restored_fd(rp, &rs->m, f->ino);
-	struct iovec local, remote;
 	struct sigevent sev;
 	long ret;
 	int r;
@@ -468,10 +448,9 @@ static int notify_one(struct restore *rs, struct rproc *rp, struct remote *rm, c
 	sev.sigev_notify = (int)n->notify;
 	sev.sigev_signo = (int)n->signo;
 	sev.sigev_value.sival_ptr = (void *)n->value;
-	local = (struct iovec){ &sev, sizeof(sev) };
-	remote = (struct iovec){ (void *)scratch, sizeof(sev) };
-	if (process_vm_writev((pid_t)rp->p->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof(sev))
-		return fail(rs->ctx, -errno, "pid %u: writing memory: %s", rp->p->pid, strerror(errno));
+	r = remote_mem(rs->ctx, (pid_t)rp->p->pid, scratch, &sev, sizeof(sev), true);
+	if (r < 0)
+		return r;
 	r = remote_syscall(rm, &ret, SYS_mq_notify, (uint64_t)fd, scratch, 0, 0, 0, 0);
 	if (r == 0 && ret < 0)
 		r = fail(rs->ctx, (int)ret, "pid %u fd %d: registering for POSIX message queue %s: %s", rp->p->pid, fd,

@@ -346,15 +346,13 @@ static void op(struct undo_probe *pr, size_t sem, int val, bool undo)
 /* Runs the operations, ended by one that blocks: true if no adjustment went out of range. */
 static int run_probe(struct undo_probe *pr, size_t last_sem, bool *in_range)
 {
-	struct iovec local, remote;
 	long ret;
 	int r;
 
 	op(pr, last_sem, -1, false); /* every chain leaves its semaphores at 0: this one would block */
-	local = (struct iovec){ pr->ops, pr->n * sizeof(struct sembuf) };
-	remote = (struct iovec){ (void *)pr->scratch, local.iov_len };
-	if (process_vm_writev(pr->dp->pid, &local, 1, &remote, 1, 0) != (ssize_t)local.iov_len)
-		return fail(pr->d->ctx, -errno, "pid %d: writing scratch memory: %s", pr->dp->pid, strerror(errno));
+	r = remote_mem(pr->d->ctx, pr->dp->pid, pr->scratch, pr->ops, pr->n * sizeof(struct sembuf), true);
+	if (r < 0)
+		return r;
 	r = remote_syscall(pr->rm, &ret, SYS_semop, (uint64_t)pr->set->id, pr->scratch, pr->n, 0, 0, 0);
 	pr->n = 0;
 	if (r < 0)
@@ -781,23 +779,39 @@ int sysv_write_pages(struct dump *d)
 
 /* After a dump that ended the tree */
 
-static bool same_object(const Ckpt__SysvObject *o)
+int sysv_stat_key(uint32_t kind, int id, int *key)
 {
 	union semun_ arg;
 	struct shmid_ds shm;
 	struct semid_ds sem;
 	struct msqid_ds msg;
 
-	switch (o->kind) {
+	switch (kind) {
 	case SYSV_SHM:
-		return shmctl(o->id, IPC_STAT, &shm) == 0 && shm.shm_perm.__key == o->key;
+		if (shmctl(id, IPC_STAT, &shm) < 0)
+			return -errno;
+		*key = shm.shm_perm.__key;
+		return 0;
 	case SYSV_SEM:
 		arg.buf = &sem;
-		return semctl(o->id, 0, IPC_STAT, arg) == 0 && sem.sem_perm.__key == o->key;
+		if (semctl(id, 0, IPC_STAT, arg) < 0)
+			return -errno;
+		*key = sem.sem_perm.__key;
+		return 0;
 	case SYSV_MSG:
-		return msgctl(o->id, IPC_STAT, &msg) == 0 && msg.msg_perm.__key == o->key;
+		if (msgctl(id, IPC_STAT, &msg) < 0)
+			return -errno;
+		*key = msg.msg_perm.__key;
+		return 0;
 	}
-	return false;
+	return -EINVAL;
+}
+
+static bool same_object(const Ckpt__SysvObject *o)
+{
+	int key;
+
+	return sysv_stat_key(o->kind, o->id, &key) == 0 && key == o->key;
 }
 
 static int remove_object(const Ckpt__SysvObject *o)

@@ -34,20 +34,9 @@ static const char *const next_id_files[] = { NULL, "/proc/sys/kernel/shm_next_id
 
 static bool id_exists(const Ckpt__SysvObject *o)
 {
-	union semun_ arg;
-	struct shmid_ds shm;
-	struct semid_ds sem;
-	struct msqid_ds msg;
+	int key;
 
-	switch (o->kind) {
-	case SYSV_SHM:
-		return shmctl(o->id, IPC_STAT, &shm) == 0;
-	case SYSV_SEM:
-		arg.buf = &sem;
-		return semctl(o->id, 0, IPC_STAT, arg) == 0;
-	default:
-		return msgctl(o->id, IPC_STAT, &msg) == 0;
-	}
+	return sysv_stat_key(o->kind, o->id, &key) == 0;
 }
 
 static int key_holder(const Ckpt__SysvObject *o)

@@ -24,7 +24,6 @@
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <sys/uio.h>
 
 #include "locks.h"
 #include "ptrace.h"
@@ -302,16 +301,6 @@ int locks_take_file(struct ckpt_ctx *ctx, const struct model *m, const Ckpt__Fil
 	return 0;
 }
 
-static int put_flock(struct ckpt_ctx *ctx, pid_t tid, uint64_t addr, struct flock *fl, bool write)
-{
-	struct iovec local = { fl, sizeof(*fl) }, remote = { (void *)addr, sizeof(*fl) };
-	ssize_t n = write ? process_vm_writev(tid, &local, 1, &remote, 1, 0)
-			  : process_vm_readv(tid, &local, 1, &remote, 1, 0);
-
-	return n == (ssize_t)sizeof(*fl) ? 0 : fail(ctx, -EIO, "tid %d: %s its memory: %s", tid,
-						      write ? "writing" : "reading", strerror(errno));
-}
-
 static int take_posix(struct ckpt_ctx *ctx, struct remote *rm, const Ckpt__Process *p, const Ckpt__Lock *l)
 {
 	/* Below the stack pointer of the parked restorer thread: its stack is dropped next. */
@@ -322,7 +311,7 @@ static int take_posix(struct ckpt_ctx *ctx, struct remote *rm, const Ckpt__Proce
 	int r;
 
 	range_str(l, range, sizeof(range));
-	r = put_flock(ctx, rm->tid, scratch, &fl, true);
+	r = remote_mem(ctx, rm->tid, scratch, &fl, sizeof(fl), true);
 	if (r == 0)
 		r = remote_syscall(rm, &ret, SYS_fcntl, l->fd, F_SETLK, scratch, 0, 0, 0);
 	if (r < 0 || ret == 0)
@@ -331,9 +320,9 @@ static int take_posix(struct ckpt_ctx *ctx, struct remote *rm, const Ckpt__Proce
 		return fail(ctx, (int)ret, "pid %u fd %u: POSIX lock %s on %s: %s", p->pid, l->fd, type_name(l), range,
 			    strerror((int)-ret));
 	fl = to_flock(l);
-	if (put_flock(ctx, rm->tid, scratch, &fl, true) < 0 ||
+	if (remote_mem(ctx, rm->tid, scratch, &fl, sizeof(fl), true) < 0 ||
 	    remote_syscall(rm, &ret, SYS_fcntl, l->fd, F_GETLK, scratch, 0, 0, 0) < 0 ||
-	    put_flock(ctx, rm->tid, scratch, &fl, false) < 0)
+	    remote_mem(ctx, rm->tid, scratch, &fl, sizeof(fl), false) < 0)
 		fl.l_pid = 0;
 	return fail(ctx, -EBUSY, "pid %u fd %u: cannot take its POSIX lock %s on %s again: pid %d holds a conflicting lock",
 		    p->pid, l->fd, type_name(l), range, fl.l_pid);

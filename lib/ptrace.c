@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "compat.h"
@@ -243,6 +244,18 @@ int find_syscall_insn(struct ckpt_ctx *ctx, const char *dir, pid_t pid, uint64_t
 		f = NULL;
 	}
 	return fail(ctx, -ENOENT, "pid %d: no syscall instruction found in executable memory", pid);
+}
+
+int remote_mem(struct ckpt_ctx *ctx, pid_t tid, uint64_t addr, void *buf, size_t len, bool write)
+{
+	struct iovec local = { buf, len }, remote = { (void *)addr, len };
+	ssize_t n = write ? process_vm_writev(tid, &local, 1, &remote, 1, 0)
+			  : process_vm_readv(tid, &local, 1, &remote, 1, 0);
+
+	if (n == (ssize_t)len)
+		return 0;
+	return fail(ctx, n < 0 ? -errno : -EIO, "tid %d: %s its memory at 0x%llx: %s", tid,
+		    write ? "writing" : "reading", (unsigned long long)addr, n < 0 ? strerror(errno) : "short");
 }
 
 int remote_begin(struct remote *rm, struct ckpt_ctx *ctx, pid_t tid, uint64_t syscall_ip)

@@ -52,6 +52,8 @@ struct remote {
 /* dir is /proc/PID or /proc/PID/task/TID. */
 int find_syscall_insn(struct ckpt_ctx *ctx, const char *dir, pid_t pid, uint64_t *ip);
 int remote_begin(struct remote *rm, struct ckpt_ctx *ctx, pid_t tid, uint64_t syscall_ip);
+/* len bytes of tid's memory at addr into buf (write: from buf into it), for the arguments of remote calls. */
+int remote_mem(struct ckpt_ctx *ctx, pid_t tid, uint64_t addr, void *buf, size_t len, bool write);
 int remote_syscall(struct remote *rm, long *ret, long nr, uint64_t a1, uint64_t a2,
 		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
 int remote_end(struct remote *rm);

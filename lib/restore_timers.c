@@ -10,7 +10,6 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
-#include <sys/uio.h>
 #include <time.h>
 
 #include "compat.h"
@@ -34,22 +33,6 @@ struct timer_args {
 	struct itimerspec its;
 };
 
-static int write_mem(struct restore *rs, pid_t pid, uint64_t at, const void *buf, size_t len)
-{
-	struct iovec local = { (void *)buf, len }, remote = { (void *)at, len };
-
-	if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
-		return fail(rs->ctx, -errno, "pid %d: writing memory: %s", pid, strerror(errno));
-	return 0;
-}
-
-static int read_mem(pid_t pid, uint64_t at, void *buf, size_t len)
-{
-	struct iovec local = { buf, len }, remote = { (void *)at, len };
-
-	return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -EIO;
-}
-
 static int make_posix_timer(struct restore *rs, pid_t pid, struct remote *rm, uint64_t scratch,
 			    const Ckpt__PosixTimer *t)
 {
@@ -62,7 +45,7 @@ static int make_posix_timer(struct restore *rs, pid_t pid, struct remote *rm, ui
 	};
 	int32_t got = -1;
 	long ret;
-	int r = write_mem(rs, pid, scratch, &a, sizeof(a));
+	int r = remote_mem(rs->ctx, pid, scratch, &a, sizeof(a), true);
 
 	if (r == 0)
 		r = remote_syscall(rm, &ret, SYS_timer_create, (uint64_t)(int64_t)t->clock, scratch,
@@ -70,7 +53,9 @@ static int make_posix_timer(struct restore *rs, pid_t pid, struct remote *rm, ui
 	if (r == 0 && ret < 0)
 		r = fail(rs->ctx, (int)ret, "pid %d: POSIX timer %d (clock %d): timer_create: %s", pid, t->id,
 			 t->clock, strerror((int)-ret));
-	if (r == 0 && (read_mem(pid, scratch + offsetof(struct timer_args, id), &got, sizeof(got)) < 0 || got != t->id))
+	if (r == 0)
+		r = remote_mem(rs->ctx, pid, scratch + offsetof(struct timer_args, id), &got, sizeof(got), false);
+	if (r == 0 && got != t->id)
 		r = fail(rs->ctx, -EEXIST, "pid %d: POSIX timer %d came back as %d", pid, t->id, got);
 	if (r == 0 && t->value_ns)
 		r = remote_syscall(rm, &ret, SYS_timer_settime, (uint64_t)t->id, 0,
@@ -126,7 +111,7 @@ static int restore_itimers(struct restore *rs, struct rproc *rp, struct remote *
 		 */
 		if (!t->value_us)
 			it.it_value.tv_usec = 1;
-		r = write_mem(rs, pid, scratch, &it, sizeof(it));
+		r = remote_mem(rs->ctx, pid, scratch, &it, sizeof(it), true);
 		if (r == 0)
 			r = remote_syscall(rm, &ret, SYS_setitimer, t->which, scratch, 0, 0, 0, 0);
 		if (r == 0 && ret < 0)
